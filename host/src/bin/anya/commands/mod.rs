@@ -1,0 +1,13 @@
+//! One file per subcommand, each a struct with `execute`.
+
+pub mod call;
+pub mod check;
+pub mod inspect;
+pub mod install;
+pub mod key;
+pub mod list;
+pub mod publish;
+pub mod sign;
+pub mod status;
+pub mod trust;
+pub mod verify;

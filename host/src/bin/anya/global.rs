@@ -1,0 +1,111 @@
+//! Options every subcommand shares, and how they become an open [`UpdateManager`].
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use anya_host::registry::DirRegistry;
+use anya_host::store::{Access, Store};
+use anya_host::trust::TrustStore;
+use anya_host::update::{Options, UpdateManager};
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The state folder [default: $XDG_STATE_HOME/anya, or ~/.local/state/anya].
+    #[arg(long, global = true, env = "ANYA_STATE")]
+    pub state: Option<PathBuf>,
+    /// The local registry folder [default: $XDG_DATA_HOME/anya/registry, or
+    /// ~/.local/share/anya/registry].
+    #[arg(long, global = true, env = "ANYA_REGISTRY")]
+    pub registry: Option<PathBuf>,
+    /// The trust store [default: STATE/trust.toml].
+    #[arg(long, global = true, env = "ANYA_TRUST")]
+    pub trust: Option<PathBuf>,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Global {
+    pub fn state_dir(&self) -> PathBuf {
+        self.state
+            .clone()
+            .unwrap_or_else(|| xdg_dir("XDG_STATE_HOME", ".local/state").join("anya"))
+    }
+
+    pub fn registry_dir(&self) -> PathBuf {
+        self.registry
+            .clone()
+            .unwrap_or_else(|| xdg_dir("XDG_DATA_HOME", ".local/share").join("anya/registry"))
+    }
+
+    pub fn trust_path(&self) -> PathBuf {
+        self.trust
+            .clone()
+            .unwrap_or_else(|| self.state_dir().join("trust.toml"))
+    }
+
+    pub fn registry(&self) -> DirRegistry {
+        DirRegistry::new(self.registry_dir())
+    }
+
+    pub fn trust_store(&self) -> Result<TrustStore> {
+        let path = self.trust_path();
+        TrustStore::load(&path).with_context(|| {
+            format!(
+                "cannot load the trust store {} (add a key with `anya trust add`)",
+                path.display()
+            )
+        })
+    }
+
+    /// Opens the state folder with `access` and builds the update pipeline over it.
+    pub fn manager(&self, access: Access) -> Result<UpdateManager> {
+        let trust = self.trust_store()?;
+        let store = Store::open(&self.state_dir(), access)?;
+        Ok(UpdateManager::new(
+            store,
+            trust,
+            Box::new(self.registry()),
+            Options {
+                actor: actor(),
+                ..Options::default()
+            },
+        ))
+    }
+}
+
+/// Who runs this command, for the journal.
+fn actor() -> String {
+    // SAFETY-free: getuid has no failure mode; read it through /proc to avoid libc.
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
+        })
+        .unwrap_or_else(|| "?".into());
+    format!("cli uid={uid}")
+}
+
+fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join(fallback),
+    }
+}
+
+/// Logs go to stderr; `ANYA_LOG` sets the filter (default `warn`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ANYA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

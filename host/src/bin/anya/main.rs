@@ -1,0 +1,96 @@
+//! `anya`: the operator's and the extension developer's command line.
+//!
+//! Exit codes (also in the README):
+//! - 0: success
+//! - 1: failure (I/O, runtime, a call that failed)
+//! - 2: usage error
+//! - 3: a package was refused (signature, trust, manifest, format)
+//! - 4: not found (component or version not installed / not in the registry)
+//! - 5: a downgrade that needs `--force`
+//! - 6: the state folder is locked by another anya process
+//! - 100: `check` found updates (as `dnf check-update` does)
+
+mod commands;
+mod global;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use global::Global;
+
+#[derive(Debug, Parser)]
+#[command(name = "anya", version, about = "A WebAssembly plugin host that updates its extensions without downtime")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+    /// Manage the trust store.
+    #[command(subcommand)]
+    Trust(commands::trust::TrustCommand),
+    /// Embed a manifest into a component and sign it.
+    Sign(commands::sign::Sign),
+    /// Verify a package against the trust store.
+    Verify(commands::verify::Verify),
+    /// Show a package's manifest, WIT world and signatures (without trusting it).
+    Inspect(commands::inspect::Inspect),
+    /// Verify a package and add it to the registry.
+    Publish(commands::publish::Publish),
+    /// List available updates (exit code 100 when there are some).
+    Check(commands::check::Check),
+    /// List installed components and what the registry offers.
+    List(commands::list::List),
+    /// Install a component from the registry (the newest version by default).
+    Install(commands::install::Install),
+    /// Show installed components, their versions and history.
+    Status(commands::status::Status),
+    /// Call an exported function of an installed component, with JSON arguments.
+    Call(commands::call::Call),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    global::init_tracing();
+    let result = match cli.command {
+        Command::Key(c) => c.execute(&cli.global),
+        Command::Trust(c) => c.execute(&cli.global),
+        Command::Sign(c) => c.execute(&cli.global),
+        Command::Verify(c) => c.execute(&cli.global),
+        Command::Inspect(c) => c.execute(&cli.global),
+        Command::Publish(c) => c.execute(&cli.global),
+        Command::Check(c) => c.execute(&cli.global),
+        Command::List(c) => c.execute(&cli.global),
+        Command::Install(c) => c.execute(&cli.global),
+        Command::Status(c) => c.execute(&cli.global),
+        Command::Call(c) => c.execute(&cli.global),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code_of(&err))
+        }
+    }
+}
+
+fn exit_code_of(err: &anyhow::Error) -> u8 {
+    use anya_host::update::UpdateError;
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<UpdateError>() {
+            return e.exit_code();
+        }
+        if cause.downcast_ref::<anya_host::package::PackageError>().is_some() {
+            return 3;
+        }
+    }
+    1
+}

@@ -1,0 +1,16 @@
+//! Anya: a WebAssembly plugin host that updates its extensions while they serve calls.
+//!
+//! See `DESIGN.md` for the architecture. Modules are layered: `ids`, `manifest`,
+//! `signature`, `trust` and `package` are pure; `runtime` is the only module that names
+//! wasmtime; `update` is the hub that calls the modules beneath it.
+
+pub mod ids;
+pub mod keys;
+pub mod manifest;
+pub mod package;
+pub mod registry;
+pub mod runtime;
+pub mod signature;
+pub mod store;
+pub mod trust;
+pub mod update;

@@ -1,0 +1,157 @@
+//! The local registry folder: `<root>/<name>/<name>-<version>.wasm`.
+//!
+//! Names are checked before they reach a path; symbolic links are refused, so nothing
+//! outside the folder is ever read.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use semver::Version;
+
+use super::{Fetched, Registry, RegistryError};
+use crate::ids::{ComponentName, Digest};
+use crate::package::{self, VerifiedPackage};
+use crate::store::atomic;
+
+/// A registry in a local folder.
+#[derive(Debug, Clone)]
+pub struct DirRegistry {
+    root: PathBuf,
+}
+
+impl DirRegistry {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where `name` `version` lives.
+    pub fn path_of(&self, name: &ComponentName, version: &Version) -> PathBuf {
+        self.root
+            .join(name.as_str())
+            .join(format!("{name}-{version}.wasm"))
+    }
+
+    fn io(&self) -> impl Fn(io::Error) -> RegistryError + '_ {
+        move |source| RegistryError::Io {
+            registry: self.describe(),
+            source,
+        }
+    }
+}
+
+impl Registry for DirRegistry {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn names(&self) -> Result<Vec<ComponentName>, RegistryError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io()(e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(self.io())?;
+            if !entry.file_type().map_err(self.io())?.is_dir() {
+                continue;
+            }
+            let file_name = entry.file_name();
+            match ComponentName::parse(&file_name.to_string_lossy()) {
+                Ok(name) => names.push(name),
+                Err(e) => tracing::warn!(registry = %self.describe(), "skipping folder: {e}"),
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn versions(&self, name: &ComponentName) -> Result<Vec<Version>, RegistryError> {
+        let dir = self.root.join(name.as_str());
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io()(e)),
+        };
+        let prefix = format!("{name}-");
+        let mut versions = Vec::new();
+        for entry in entries {
+            let file_name = entry.map_err(self.io())?.file_name();
+            let file_name = file_name.to_string_lossy();
+            let parsed = file_name
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(".wasm"))
+                .map(Version::parse);
+            match parsed {
+                Some(Ok(v)) => versions.push(v),
+                _ if file_name.starts_with('.') => {}
+                _ => tracing::warn!(
+                    registry = %self.describe(),
+                    "skipping {name}/{file_name}: not named {name}-VERSION.wasm"
+                ),
+            }
+        }
+        versions.sort();
+        Ok(versions)
+    }
+
+    fn fetch(
+        &self,
+        name: &ComponentName,
+        version: &Version,
+        max_bytes: u64,
+    ) -> Result<Fetched, RegistryError> {
+        let path = self.path_of(name, version);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(RegistryError::UnknownVersion {
+                    registry: self.describe(),
+                    name: name.clone(),
+                    version: version.clone(),
+                });
+            }
+            Err(e) => return Err(self.io()(e)),
+        };
+        if !meta.file_type().is_file() {
+            return Err(RegistryError::Refused {
+                path,
+                reason: "not a regular file (symbolic links are refused)".into(),
+            });
+        }
+        let bytes = package::read_package_file(&path, max_bytes)
+            .map_err(|source| RegistryError::Package { path: path.clone(), source })?;
+        Ok(Fetched {
+            bytes,
+            source: path.display().to_string(),
+        })
+    }
+
+    fn publish(&self, package: &VerifiedPackage) -> Result<String, RegistryError> {
+        let manifest = package.manifest();
+        let path = self.path_of(&manifest.name, &manifest.version);
+        if let Ok(existing) = fs::read(&path) {
+            if Digest::of(&existing) == package.digest() {
+                return Ok(path.display().to_string());
+            }
+            return Err(RegistryError::Refused {
+                path,
+                reason: format!(
+                    "{} is already published with different content (digest {}); \
+                     a published version never changes: publish a new version",
+                    manifest.label(),
+                    Digest::of(&existing).short()
+                ),
+            });
+        }
+        let dir = path.parent().expect("path_of has a parent");
+        fs::create_dir_all(dir).map_err(self.io())?;
+        atomic::write_atomic(&path, package.bytes()).map_err(self.io())?;
+        Ok(path.display().to_string())
+    }
+}

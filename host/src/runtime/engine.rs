@@ -1,0 +1,154 @@
+//! The one wasmtime `Engine` of a runtime: its configuration, the epoch ticker that
+//! enforces wall-clock deadlines, and the hash that names its compiled code.
+//!
+//! Invariants: fuel and epoch interruption are always on, so no call runs unbounded; the
+//! ticker holds only a weak reference and stops within one tick of the engine's drop.
+
+use std::hash::{Hash, Hasher};
+use std::thread;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::{
+    Config, Engine, EngineWeak, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+    Strategy,
+};
+
+use super::limits::Limits;
+
+/// How often the epoch advances: the granularity of call deadlines.
+pub(super) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Component instances that may be live at once across the whole engine (one per call in
+/// flight, a few more per validation run). Every slot reserves address space up front, so
+/// this is sized for a small host, not for the default of 1000.
+const POOL_COMPONENT_INSTANCES: u32 = 128;
+/// Core instances: a component built by `wit-component` holds several.
+const POOL_CORE_INSTANCES: u32 = 1024;
+/// Linear memories: most components have one; the adapters of some toolchains a second.
+const POOL_MEMORIES: u32 = 256;
+const POOL_TABLES: u32 = 512;
+/// Fiber stacks are only used by async calls, which this runtime does not make.
+const POOL_STACKS: u32 = 8;
+/// Guard pages after each linear memory. The memory reservation equals the memory limit
+/// (not the 4 GiB that would elide bounds checks), so a large guard buys little.
+const MEMORY_GUARD_BYTES: u64 = 64 << 10;
+const WASM_PAGE: usize = 64 << 10;
+
+/// Builds the engine for `limits`.
+pub(super) fn build(limits: &Limits) -> wasmtime::Result<Engine> {
+    let memory_bytes = limits
+        .memory_bytes
+        .max(WASM_PAGE)
+        .next_multiple_of(WASM_PAGE);
+
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOL_COMPONENT_INSTANCES)
+        .total_core_instances(POOL_CORE_INSTANCES)
+        .total_memories(POOL_MEMORIES)
+        .total_tables(POOL_TABLES)
+        .total_stacks(POOL_STACKS)
+        .max_memory_size(memory_bytes)
+        .table_elements(limits.table_elements);
+
+    let mut config = Config::new();
+    config
+        .strategy(Strategy::Cranelift)
+        .cranelift_opt_level(OptLevel::Speed)
+        .wasm_component_model(true)
+        // Component-model async costs a few hundred nanoseconds on every call; the
+        // anya WIT packages are synchronous.
+        .concurrency_support(false)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .memory_reservation(memory_bytes as u64)
+        .memory_guard_size(MEMORY_GUARD_BYTES)
+        .memory_reservation_for_growth(0)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+/// Starts the thread that advances the epoch of `engine` every [`EPOCH_TICK`]. It holds
+/// only a weak reference, so it ends by itself once the engine is dropped.
+pub(super) fn start_epoch_ticker(engine: EngineWeak) -> std::io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name("anya-epoch".into())
+        .spawn(move || {
+            loop {
+                thread::sleep(EPOCH_TICK);
+                match engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })
+}
+
+/// Epoch ticks that cover at least `deadline` (the first tick may come at once).
+pub(super) fn deadline_ticks(deadline: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_nanos();
+    let ticks = deadline.as_nanos().div_ceil(tick);
+    u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1)
+}
+
+/// A stable hash of everything that decides whether code compiled by one engine can be
+/// loaded by another: compiled code is cached under it.
+pub(super) fn engine_hash(engine: &Engine) -> [u8; 32] {
+    let mut hasher = Sha256Hasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hasher.0.finalize().into()
+}
+
+/// Feeds a [`Hash`] into sha256: unlike `DefaultHasher`, the result is the same across
+/// processes and Rust versions.
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_round_up_to_whole_ticks_plus_one() {
+        assert_eq!(deadline_ticks(Duration::ZERO), 1);
+        assert_eq!(deadline_ticks(Duration::from_millis(1)), 2);
+        assert_eq!(deadline_ticks(EPOCH_TICK * 3), 4);
+        assert_eq!(deadline_ticks(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn engines_with_one_config_share_a_hash_and_others_do_not() {
+        let a = build(&Limits::default()).unwrap();
+        let b = build(&Limits::default()).unwrap();
+        assert_eq!(engine_hash(&a), engine_hash(&b));
+        let other = Engine::new(&Config::new()).unwrap();
+        assert_ne!(engine_hash(&a), engine_hash(&other));
+    }
+
+    #[test]
+    fn the_ticker_stops_when_the_engine_is_dropped() {
+        let engine = build(&Limits::default()).unwrap();
+        let ticker = start_epoch_ticker(engine.weak()).unwrap();
+        thread::sleep(EPOCH_TICK * 3);
+        assert!(
+            !ticker.is_finished(),
+            "the ticker stopped while the engine lives"
+        );
+        drop(engine);
+        let (done, ended) = std::sync::mpsc::channel();
+        thread::spawn(move || done.send(ticker.join().is_ok()));
+        assert_eq!(ended.recv_timeout(Duration::from_secs(2)), Ok(true));
+    }
+}

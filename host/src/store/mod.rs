@@ -1,0 +1,315 @@
+//! The state folder: content-addressed objects, `state.json`, the audit journal, each
+//! extension's key-value data, and the lock that allows one writer at a time.
+//!
+//! ```text
+//! state/
+//!   objects/sha256/<hex>.wasm   verified packages, read-only
+//!   cache/                      compiled code (owned by the runtime)
+//!   state.json                  see [`State`]
+//!   kv/<component>/             see [`KvNamespace`]
+//!   journal.jsonl               see [`JournalEntry`]
+//!   anya.lock                   one writer at a time
+//! ```
+//! Every write of a small file is tmp → fsync → rename → fsync(dir) ([`atomic`]).
+//! The store writes an object before the state file that names it, so a crash between
+//! the two leaves an unreferenced object, never a reference to a missing one.
+
+pub mod atomic;
+mod journal;
+mod kv;
+mod state_file;
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use journal::JournalEntry;
+pub use kv::KvNamespace;
+pub use state_file::{ComponentState, STATE_FORMAT, State, VersionRecord};
+
+use crate::ids::{ComponentName, Digest};
+use crate::package::VerifiedPackage;
+
+/// Why the state folder could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("state folder {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("state folder {path} is locked by another anya process")]
+    Locked { path: PathBuf },
+    #[error("{path} is corrupt: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("object {digest} is missing from {path}")]
+    MissingObject { digest: Digest, path: PathBuf },
+}
+
+/// Whether a [`Store`] may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Shared lock; nothing is created.
+    Read,
+    /// Exclusive lock; the folder is created if needed.
+    Write,
+}
+
+/// An open state folder.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    access: Access,
+    /// Held for the life of the store: the lock is released when the file closes.
+    _lock: Option<File>,
+}
+
+impl Store {
+    /// Opens `root`, taking the lock that `access` needs. Refuses at once if another
+    /// process holds a conflicting lock.
+    pub fn open(root: &Path, access: Access) -> Result<Self, StoreError> {
+        let io_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        if access == Access::Write {
+            for dir in [
+                root.to_owned(),
+                root.join("objects/sha256"),
+                root.join("cache"),
+                root.join("kv"),
+            ] {
+                if !dir.exists() {
+                    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+                    use std::os::unix::fs::PermissionsExt;
+                    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+                        .map_err(io_err(&dir))?;
+                }
+            }
+        }
+        let lock_path = root.join("anya.lock");
+        let lock = if access == Access::Write || lock_path.exists() {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(access == Access::Write)
+                .truncate(false)
+                .open(&lock_path)
+                .map_err(io_err(&lock_path))?;
+            let locked = match access {
+                Access::Write => file.try_lock(),
+                Access::Read => file.try_lock_shared(),
+            };
+            match locked {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::Locked {
+                        path: root.to_owned(),
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+            }
+            Some(file)
+        } else {
+            None
+        };
+        let store = Self {
+            root: root.to_owned(),
+            access,
+            _lock: lock,
+        };
+        if access == Access::Write {
+            store.recover()?;
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the runtime keeps compiled code.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    pub fn object_path(&self, digest: Digest) -> PathBuf {
+        self.root
+            .join("objects/sha256")
+            .join(format!("{}.wasm", digest.to_hex()))
+    }
+
+    /// Stores a verified package under its digest (read-only). Idempotent.
+    pub fn put_object(&self, package: &VerifiedPackage) -> Result<PathBuf, StoreError> {
+        self.assert_writable();
+        let path = self.object_path(package.digest());
+        if let Ok(existing) = fs::read(&path)
+            && Digest::of(&existing) == package.digest()
+        {
+            return Ok(path);
+        }
+        atomic::write_atomic_with_mode(&path, package.bytes(), 0o444).map_err(|source| {
+            StoreError::Io {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        Ok(path)
+    }
+
+    /// Reads an object and checks that its bytes still hash to its digest.
+    pub fn read_object(&self, digest: Digest) -> Result<Vec<u8>, StoreError> {
+        let path = self.object_path(digest);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::MissingObject { digest, path });
+            }
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let actual = Digest::of(&bytes);
+        if actual != digest {
+            return Err(StoreError::Corrupt {
+                path,
+                reason: format!("its content hashes to {actual}"),
+            });
+        }
+        Ok(bytes)
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+
+    /// The state; an absent file is the empty state.
+    pub fn load_state(&self) -> Result<State, StoreError> {
+        let path = self.state_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let state: State = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if state.format != STATE_FORMAT {
+            return Err(StoreError::Corrupt {
+                path,
+                reason: format!(
+                    "format {} is not the format {STATE_FORMAT} this anya reads",
+                    state.format
+                ),
+            });
+        }
+        Ok(state)
+    }
+
+    /// Replaces the state, atomically and durably.
+    pub fn save_state(&self, state: &State) -> Result<(), StoreError> {
+        self.assert_writable();
+        let path = self.state_path();
+        let mut text = serde_json::to_string_pretty(state).expect("state serializes");
+        text.push('\n');
+        atomic::write_atomic(&path, text.as_bytes()).map_err(|source| StoreError::Io { path, source })
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.root.join("journal.jsonl")
+    }
+
+    /// Appends one entry to the audit journal, durably.
+    pub fn journal(&self, entry: &JournalEntry) -> Result<(), StoreError> {
+        self.assert_writable();
+        let path = self.journal_path();
+        let line = serde_json::to_string(entry).expect("journal entries serialize");
+        atomic::append_line(&path, &line).map_err(|source| StoreError::Io { path, source })
+    }
+
+    /// Every journal entry, oldest first. A torn last line (a crash mid-append) is skipped.
+    pub fn read_journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        let path = self.journal_path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    /// The key-value data of one component.
+    pub fn kv(&self, component: &ComponentName) -> KvNamespace {
+        KvNamespace::new(self.root.join("kv").join(component.as_str()))
+    }
+
+    /// Clears what interrupted writes left behind.
+    fn recover(&self) -> Result<(), StoreError> {
+        for dir in [self.root.clone(), self.root.join("objects/sha256")] {
+            atomic::remove_stale_tmp(&dir).map_err(|source| StoreError::Io { path: dir, source })?;
+        }
+        Ok(())
+    }
+
+    fn assert_writable(&self) {
+        assert_eq!(self.access, Access::Write, "write through a read-only store");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_writer_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let _w = Store::open(dir.path(), Access::Write).unwrap();
+        let err = Store::open(dir.path(), Access::Write).unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        let err = Store::open(dir.path(), Access::Read).unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    }
+
+    #[test]
+    fn readers_share_and_create_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("state");
+        let r = Store::open(&root, Access::Read).unwrap();
+        assert_eq!(r.load_state().unwrap(), State::default());
+        assert!(!root.exists());
+        drop(r);
+        drop(Store::open(&root, Access::Write).unwrap());
+        let _r1 = Store::open(&root, Access::Read).unwrap();
+        let _r2 = Store::open(&root, Access::Read).unwrap();
+    }
+
+    #[test]
+    fn kv_round_trips_any_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Access::Write).unwrap();
+        let kv = store.kv(&ComponentName::parse("fees").unwrap());
+        assert_eq!(kv.get("../x").unwrap(), None);
+        kv.set("../x", b"1").unwrap();
+        kv.set("b", b"2").unwrap();
+        assert_eq!(kv.get("../x").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(kv.list_keys().unwrap(), vec!["../x".to_owned(), "b".to_owned()]);
+        assert!(kv.delete("b").unwrap());
+        assert!(!kv.delete("b").unwrap());
+    }
+
+    #[test]
+    fn journal_skips_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Access::Write).unwrap();
+        store.journal(&JournalEntry::new("test", "one")).unwrap();
+        let mut f = OpenOptions::new().append(true).open(dir.path().join("journal.jsonl")).unwrap();
+        std::io::Write::write_all(&mut f, b"{\"at\":").unwrap();
+        let entries = store.read_journal().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].action, "one");
+    }
+}

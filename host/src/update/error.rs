@@ -1,0 +1,88 @@
+//! What can go wrong in the update pipeline, each error naming the thing and the reason.
+
+use semver::Version;
+
+use crate::ids::ComponentName;
+use crate::package::PackageError;
+use crate::registry::RegistryError;
+use crate::runtime::{CallError, RuntimeError};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The package failed verification.
+    #[error("{source_path}: {component}: {reason}")]
+    Refused {
+        source_path: String,
+        component: String,
+        #[source]
+        reason: PackageError,
+    },
+    /// The package is not what its place says it is.
+    #[error("{source_path}: expected {expected}, but its manifest says {found}")]
+    Mismatch {
+        source_path: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{name} is not installed")]
+    NotInstalled { name: ComponentName },
+    #[error("registry {registry} has no version of {name}")]
+    NotInRegistry { registry: String, name: ComponentName },
+    #[error(
+        "{name} {version} is below the watermark {watermark} (the highest version this host \
+         ever trusted); a downgrade needs --force"
+    )]
+    BelowWatermark {
+        name: ComponentName,
+        version: Version,
+        watermark: Version,
+    },
+    #[error("{name} {version} is not newer than the installed {installed}; a downgrade needs --force")]
+    NotNewer {
+        name: ComponentName,
+        version: Version,
+        installed: Version,
+    },
+    #[error("{name} {version} is a {kind}, which is run by the validation gate, not installed")]
+    WrongKind {
+        name: ComponentName,
+        version: Version,
+        kind: &'static str,
+    },
+    #[error("{component}: lifecycle.{step} failed: {reason}")]
+    Lifecycle {
+        component: String,
+        step: &'static str,
+        reason: String,
+    },
+    #[error("{component}: {source}")]
+    Call {
+        component: ComponentName,
+        #[source]
+        source: CallError,
+    },
+}
+
+impl UpdateError {
+    /// The process exit code the CLI uses for this error (see the README).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Refused { .. } | Self::Mismatch { .. } | Self::WrongKind { .. } => 3,
+            Self::NotInstalled { .. } | Self::NotInRegistry { .. } => 4,
+            Self::Registry(RegistryError::UnknownVersion { .. })
+            | Self::Registry(RegistryError::UnknownComponent { .. }) => 4,
+            Self::Registry(RegistryError::Package { .. } | RegistryError::Refused { .. }) => 3,
+            Self::BelowWatermark { .. } | Self::NotNewer { .. } => 5,
+            Self::Store(StoreError::Locked { .. }) => 6,
+            _ => 1,
+        }
+    }
+}

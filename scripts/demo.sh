@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: build the example plugins, sign them with a freshly
+# generated key, publish them to a local registry folder, install and call them, and show
+# `check` and `status`. Everything lands in ./demo (delete it to start over).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+here=$PWD
+demo=${ANYA_DEMO_DIR:-$here/demo}
+rm -rf "$demo"
+mkdir -p "$demo"
+export ANYA_STATE=$demo/state ANYA_REGISTRY=$demo/registry
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
+
+step "build the host and the example plugins (wasm32-wasip2)"
+rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+cargo build -q -p anya-host --bin anya
+cargo build -q --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml --target-dir target/plugins
+anya() { "$here/target/debug/anya" "$@"; }
+wasm=target/plugins/wasm32-wasip2/release
+
+step "generate a signing key and trust it for the example components"
+show anya key generate --out "$demo/keys/dev"
+show anya trust add "$demo/keys/dev.pub" --may-sign 'bech32' --may-sign 'bip*-vectors'
+
+step "sign and publish bech32 1.0.0, bech32 1.1.0 and the BIP-173/BIP-350 validators"
+sign() { anya sign "$wasm/$1.wasm" --manifest "plugins/$2/manifest.toml" --key "$demo/keys/dev.key" -o "$demo/$3.wasm"; }
+sign bech32_v1_0 bech32-v1.0 bech32-1.0.0
+sign bech32_v1_1 bech32-v1.1 bech32-1.1.0
+sign bip173_vectors bip173-vectors bip173-vectors-1.0.0
+sign bip350_vectors bip350-vectors bip350-vectors-1.0.0
+show anya publish "$demo"/bech32-1.0.0.wasm "$demo"/bech32-1.1.0.wasm "$demo"/bip173-vectors-1.0.0.wasm "$demo"/bip350-vectors-1.0.0.wasm
+show anya inspect "$demo/bech32-1.1.0.wasm"
+
+step "install bech32 1.0.0 and call it"
+show anya install bech32 1.0.0
+show anya call bech32 decode '"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"'
+
+step "check for updates (exit code 100: updates available)"
+set +e; anya check; code=$?; set -e
+echo "(exit code $code)"
+
+step "install the update and call it again: bech32m (BIP-350) now decodes"
+show anya install bech32
+show anya call bech32 decode '"bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0"'
+show anya list
+show anya status

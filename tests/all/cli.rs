@@ -1,0 +1,137 @@
+//! The operator's and the developer's path through the `anya` binary: keys, trust,
+//! sign, verify, inspect, publish, install, call, check, list, status.
+
+use serde_json::Value;
+
+use crate::common::{Node, text};
+
+fn json(out: &std::process::Output) -> Value {
+    let (stdout, stderr) = text(out);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"))
+}
+
+#[track_caller]
+fn ok(out: std::process::Output) -> std::process::Output {
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "status {:?}\nstdout: {stdout}\nstderr: {stderr}", out.status);
+    out
+}
+
+#[test]
+fn developer_signs_and_publishes_operator_installs_and_calls() {
+    let node = Node::new();
+    node.write_trust("");
+    let dir = node.dir.path();
+    let stem = dir.join("keys/dev");
+    let stem = stem.to_str().unwrap();
+
+    let out = ok(node.anya(&["--json", "key", "generate", "--out", stem]));
+    let key_id = json(&out)["key_id"].as_str().unwrap().to_owned();
+    // Never overwrite a key.
+    let again = node.anya(&["key", "generate", "--out", stem]);
+    assert!(!again.status.success());
+    ok(node.anya(&["trust", "add", &format!("{stem}.pub"), "--may-sign", "bech32", "--may-sign", "bip*-vectors"]));
+
+    for (fixture, file) in [
+        (&anya_fixtures::BECH32_1_0_0, "bech32-1.0.0.wasm"),
+        (&anya_fixtures::BECH32_1_1_0, "bech32-1.1.0.wasm"),
+    ] {
+        let out_path = dir.join(file);
+        ok(node.anya(&[
+            "sign",
+            fixture.wasm,
+            "--manifest",
+            fixture.manifest,
+            "--key",
+            &format!("{stem}.key"),
+            "-o",
+            out_path.to_str().unwrap(),
+        ]));
+        let verified = json(&ok(node.anya(&["--json", "verify", out_path.to_str().unwrap()])));
+        assert_eq!(verified["signers"][0], key_id.as_str());
+        ok(node.anya(&["publish", out_path.to_str().unwrap()]));
+    }
+    let inspected = json(&ok(node.anya(&["--json", "inspect", dir.join("bech32-1.1.0.wasm").to_str().unwrap()])));
+    let inspected_text = inspected.to_string();
+    assert!(inspected_text.contains("anya:bitcoin/address"), "{inspected_text}");
+    assert!(inspected_text.contains("1.1.0"), "{inspected_text}");
+
+    ok(node.anya(&["install", "bech32", "1.0.0"]));
+    let decoded = json(&ok(node.anya(&[
+        "--json",
+        "call",
+        "bech32",
+        "decode",
+        "\"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4\"",
+    ])));
+    let address = &decoded["ok"];
+    assert_eq!(address["hrp"], "bc", "{decoded}");
+    assert_eq!(address["witness-version"], 0, "{decoded}");
+    let program: Vec<u8> = address["program"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap() as u8)
+        .collect();
+    assert_eq!(hex::encode(program), "751e76e8199196d454941c45d1b3a323f1433bd6");
+
+    // 1.0.0 knows only bech32: a taproot (bech32m) address does not decode.
+    let taproot = "\"bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0\"";
+    let before = json(&ok(node.anya(&["--json", "call", "bech32", "decode", taproot])));
+    assert!(before.get("err").is_some(), "{before}");
+
+    // check: one update, exit code 100, with what the manifest declares.
+    let out = node.anya(&["--json", "check"]);
+    assert_eq!(out.status.code(), Some(100), "{:?}", text(&out));
+    let report = json(&out);
+    let update = &report["updates"][0];
+    assert_eq!(update["component"], "bech32");
+    assert_eq!(update["current_version"], "1.0.0");
+    assert_eq!(update["available_version"], "1.1.0");
+    assert_eq!(update["update_type"], "feature");
+    assert_eq!(update["breaking_changes"], false);
+    assert_eq!(update["rollback_supported"], true);
+    assert_eq!(update["bip_compliance"], serde_json::json!(["173", "350"]));
+    let table = ok_or_100(node.anya(&["check"]));
+    assert!(table.contains("bech32") && table.contains("1.1.0") && table.contains("feature"), "{table}");
+
+    ok(node.anya(&["install", "bech32"]));
+    let after = json(&ok(node.anya(&["--json", "call", "bech32", "decode", taproot])));
+    assert_eq!(after["ok"]["witness-version"], 1, "{after}");
+    let out = node.anya(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+
+    let status = json(&ok(node.anya(&["--json", "status"])));
+    assert_eq!(status["components"][0]["version"], "1.1.0");
+    assert_eq!(status["components"][0]["previous"][0]["version"], "1.0.0");
+    assert_eq!(status["components"][0]["watermark"], "1.1.0");
+    let list = text(&ok(node.anya(&["list"]))).0;
+    assert!(list.contains("bech32") && list.contains("1.1.0"), "{list}");
+
+    // Going back needs --force, and is recorded as forced.
+    let out = node.anya(&["install", "bech32", "1.0.0"]);
+    assert_eq!(out.status.code(), Some(5), "{:?}", text(&out));
+    ok(node.anya(&["install", "bech32", "1.0.0", "--force"]));
+    let journal = std::fs::read_to_string(node.state().join("journal.jsonl")).unwrap();
+    assert!(journal.contains("installed-forced"), "{journal}");
+}
+
+fn ok_or_100(out: std::process::Output) -> String {
+    assert!(matches!(out.status.code(), Some(0 | 100)), "{:?}", text(&out));
+    text(&out).0
+}
+
+#[test]
+fn names_that_could_escape_a_folder_are_refused_before_any_lookup() {
+    let node = Node::new();
+    node.publish(&anya_fixtures::BECH32_1_0_0);
+    std::fs::create_dir_all(node.state()).unwrap();
+    let before = node.snapshot();
+    for bad in ["../bech32", "a/b", "Bech32", "..", "bech32.wasm"] {
+        let out = node.anya(&["install", bad]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}: {stderr}");
+        assert!(stderr.contains("invalid component name"), "{bad:?}: {stderr}");
+    }
+    assert_eq!(before, node.snapshot());
+}

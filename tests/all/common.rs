@@ -1,0 +1,203 @@
+//! What the integration tests share: seeded keys, signed fixtures, a temporary node
+//! (state folder, registry folder, trust store), the `anya` binary, and state snapshots.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anya_fixtures::Fixture;
+use anya_host::keys::SecretKey;
+use anya_host::manifest::Manifest;
+use anya_host::registry::DirRegistry;
+use anya_host::store::{Access, Store};
+use anya_host::trust::TrustStore;
+use anya_host::update::{Options, UpdateManager};
+use anya_host::{package, signature};
+
+/// A key derived from a fixed seed: no private key is committed.
+pub fn key(seed: u8) -> SecretKey {
+    SecretKey::from_seed([seed; 32])
+}
+
+/// The manifest shipped beside a fixture.
+pub fn manifest_of(fixture: &Fixture) -> Manifest {
+    let text = std::fs::read_to_string(fixture.manifest).unwrap();
+    Manifest::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", fixture.manifest))
+}
+
+/// The fixture's component with its manifest embedded, signed by each key in turn.
+pub fn package(fixture: &Fixture, keys: &[&SecretKey]) -> Vec<u8> {
+    package_with(fixture, &manifest_of(fixture), keys)
+}
+
+/// Like [`package`], with another manifest.
+pub fn package_with(fixture: &Fixture, manifest: &Manifest, keys: &[&SecretKey]) -> Vec<u8> {
+    let wasm = std::fs::read(fixture.wasm).unwrap();
+    let mut bytes = package::embed_manifest(&wasm, manifest).unwrap();
+    for k in keys {
+        bytes = signature::sign(&bytes, k).unwrap();
+    }
+    bytes
+}
+
+/// A custom section, encoded.
+pub fn custom_section(name: &str, payload: &[u8]) -> Vec<u8> {
+    let mut body = leb128(name.len() as u64);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(payload);
+    let mut out = vec![0u8];
+    out.extend(leb128(body.len() as u64));
+    out.extend(body);
+    out
+}
+
+pub fn leb128(mut v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// The byte range of a named custom section's data (after its name) in `wasm`.
+pub fn section_data(wasm: &[u8], name: &str) -> std::ops::Range<usize> {
+    let section = signature::sections(wasm)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == Some(name))
+        .unwrap_or_else(|| panic!("no section {name}"));
+    let start = section.data.as_ptr() as usize - wasm.as_ptr() as usize;
+    start..start + section.data.len()
+}
+
+/// A temporary node: a state folder, a registry folder and a trust store trusting
+/// `key(1)` for every name.
+pub struct Node {
+    pub dir: tempfile::TempDir,
+}
+
+impl Node {
+    pub fn new() -> Self {
+        let node = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        node.write_trust(&trust_entry("test", &key(1), &["*"]));
+        node
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn registry(&self) -> PathBuf {
+        self.dir.path().join("registry")
+    }
+
+    pub fn trust_path(&self) -> PathBuf {
+        self.dir.path().join("trust.toml")
+    }
+
+    pub fn write_trust(&self, text: &str) {
+        std::fs::write(self.trust_path(), text).unwrap();
+    }
+
+    /// Puts bytes where the registry looks for `name` `version`, without any check.
+    pub fn put_in_registry(&self, name: &str, version: &str, bytes: &[u8]) -> PathBuf {
+        let dir = self.registry().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}-{version}.wasm"));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// Signs the fixture with `key(1)` and puts it in the registry.
+    pub fn publish(&self, fixture: &Fixture) -> PathBuf {
+        self.put_in_registry(fixture.name, fixture.version, &package(fixture, &[&key(1)]))
+    }
+
+    pub fn manager(&self) -> UpdateManager {
+        self.manager_with(Options::default())
+    }
+
+    pub fn manager_with(&self, options: Options) -> UpdateManager {
+        let trust = TrustStore::load(&self.trust_path()).unwrap();
+        let store = Store::open(&self.state(), Access::Write).unwrap();
+        UpdateManager::new(store, trust, Box::new(DirRegistry::new(self.registry())), options)
+    }
+
+    /// Runs the `anya` binary against this node.
+    pub fn anya(&self, args: &[&str]) -> Output {
+        let out = Command::new(anya_bin())
+            .arg("--state")
+            .arg(self.state())
+            .arg("--registry")
+            .arg(self.registry())
+            .arg("--trust")
+            .arg(self.trust_path())
+            .args(args)
+            .env_remove("ANYA_LOG")
+            .output()
+            .unwrap();
+        out
+    }
+
+    /// Every file under the state folder with its bytes.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        snapshot(&self.state())
+    }
+}
+
+/// A `[[key]]` entry of a trust store.
+pub fn trust_entry(name: &str, key: &SecretKey, may_sign: &[&str]) -> String {
+    let globs: Vec<String> = may_sign.iter().map(|g| format!("{g:?}")).collect();
+    format!(
+        "[[key]]\nname = {name:?}\npublic_key = \"{}\"\nmay_sign = [{}]\n\n",
+        key.public().to_hex(),
+        globs.join(", ")
+    )
+}
+
+/// Every file under `root`, with its bytes.
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.insert(path.strip_prefix(root).unwrap().to_owned(), b"<dir>".to_vec());
+                stack.push(path);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().to_owned(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The `anya` binary that `cargo test --workspace` built beside this test binary.
+pub fn anya_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("anya");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        bin.display()
+    );
+    bin
+}
+
+/// stdout and stderr as text, for assertion messages.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,6 @@
+//! Anya's integration tests: one binary, so wasmtime links once.
+
+mod common;
+
+mod cli;
+mod refusals;
