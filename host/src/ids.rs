@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
+
 /// Why a string is not an identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -173,27 +174,36 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
-/// Identifies a signing key: the first 8 bytes of the sha256 of its 32-byte public key.
+/// Identifies a signing key: the first 12 bytes of HMAC-SHA256 keyed by its 32-byte
+/// public key over `"key_id"`.
 ///
-/// The same id goes into the `key_id` field of each signature, so a verifier can find the
-/// key without trying them all.
+/// That is the id the reference tool `wasmsign2` derives and writes into the `key_id`
+/// field of a signature (its `verify` skips signatures whose id differs), so the same id
+/// is what people see, what the trust store indexes, and what signatures carry.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KeyId([u8; 8]);
+pub struct KeyId([u8; KeyId::LEN]);
 
 impl KeyId {
+    /// Length in bytes.
+    pub const LEN: usize = 12;
+
     /// The id of an ed25519 public key.
     pub fn of_public_key(public_key: &[u8; 32]) -> Self {
-        let d = Sha256::digest(public_key);
-        let mut id = [0u8; 8];
-        id.copy_from_slice(&d[..8]);
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(public_key)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"key_id");
+        let tag = mac.finalize().into_bytes();
+        let mut id = [0u8; Self::LEN];
+        id.copy_from_slice(&tag[..Self::LEN]);
         Self(id)
     }
 
-    pub fn from_bytes(bytes: [u8; 8]) -> Self {
+    pub fn from_bytes(bytes: [u8; Self::LEN]) -> Self {
         Self(bytes)
     }
 
-    pub fn as_bytes(&self) -> &[u8; 8] {
+    pub fn as_bytes(&self) -> &[u8; Self::LEN] {
         &self.0
     }
 

@@ -15,9 +15,9 @@
 //!
 //! # Key ids
 //!
-//! [`PublicKey::key_id`] is Anya's [`KeyId`] (what people and the trust store see).
-//! [`PublicKey::signature_key_id`] is what goes into the `key_id` field of a signature: the
-//! id `wasmsign2` derives by default (`HMAC-SHA256(key = public key, "key_id")`, first 12
+//! [`PublicKey::key_id`] is the [`KeyId`] people and the trust store see, and its bytes
+//! ([`PublicKey::signature_key_id`]) go into the `key_id` field of a signature: the id
+//! `wasmsign2` derives by default (`HMAC-SHA256(key = public key, "key_id")`, first 12
 //! bytes). `wasmsign2 verify` skips every signature whose key id differs from that one, so
 //! writing any other id would break interop.
 
@@ -27,7 +27,6 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use sha2::{Digest as _, Sha256};
 
 use crate::ids::KeyId;
 
@@ -35,7 +34,7 @@ use crate::ids::KeyId;
 pub const PUBLIC_KEY_LEN: usize = 32;
 
 /// Length of a signature's key id as written by Anya and by `wasmsign2`.
-pub const SIGNATURE_KEY_ID_LEN: usize = 12;
+pub const SIGNATURE_KEY_ID_LEN: usize = KeyId::LEN;
 
 /// The type byte that starts a serialized Ed25519 public key.
 const PUBLIC_KEY_TAG: u8 = 0x01;
@@ -117,10 +116,7 @@ impl PublicKey {
 
     /// The id written into the `key_id` field of a signature (see the module docs).
     pub fn signature_key_id(&self) -> [u8; SIGNATURE_KEY_ID_LEN] {
-        let mac = hmac_sha256(self.as_bytes(), b"key_id");
-        let mut id = [0u8; SIGNATURE_KEY_ID_LEN];
-        id.copy_from_slice(&mac[..SIGNATURE_KEY_ID_LEN]);
-        id
+        *self.key_id().as_bytes()
     }
 
     /// Checks `signature` over `message` with `verify_strict`, which also refuses
@@ -315,33 +311,10 @@ fn read_small(path: &Path) -> Result<Vec<u8>, KeyError> {
 }
 
 /// HMAC-SHA256 (RFC 2104) for a key of at most one block, which a public key always is.
-fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    block[..32].copy_from_slice(key);
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(message);
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hmac_matches_rfc_4231() {
-        // RFC 4231 test case 1: a 20-byte key of 0x0b. Keys are zero-padded to the block
-        // size, so padding it to 32 bytes gives the RFC's answer.
-        let mut key = [0u8; 32];
-        key[..20].fill(0x0b);
-        assert_eq!(
-            hex::encode(hmac_sha256(&key, b"Hi There")),
-            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
-        );
-    }
 
     #[test]
     fn weak_and_invalid_public_keys_are_refused() {

@@ -246,7 +246,7 @@ description = "Segwit address encoding"
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 4") && err.contains("surprise"), "{err}");
-        let err = Manifest::parse("name = \"X\"\nversion = \"1.0.0\"\nupdate_type = \"feature\"\n")
+        let err = Manifest::parse("name = \"xY\"\nversion = \"1.0.0\"\nupdate_type = \"feature\"\n")
             .unwrap_err()
             .to_string();
         assert!(err.contains("upper case"), "{err}");

@@ -117,7 +117,7 @@ pub enum PackageError {
         key_id: String,
     },
     /// A trusted key signed a name outside its `may_sign` globs.
-    #[error("signature by key {key} ({label}) is not trusted for {name:?}")]
+    #[error("signature by key {key} ({label}) is not trusted for \"{name}\"")]
     NotAllowed {
         key: KeyId,
         label: String,
@@ -125,7 +125,7 @@ pub enum PackageError {
     },
     /// Fewer distinct trusted keys than the threshold for the name.
     #[error(
-        "{name:?} needs signatures by {need} distinct trusted keys, has {have} \
+        "\"{name}\" needs signatures by {need} distinct trusted keys, has {have} \
          (a key's repeated signature counts once)"
     )]
     TooFewSignatures {

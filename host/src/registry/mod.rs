@@ -24,7 +24,7 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
-    #[error("registry {registry} has no component {name:?}")]
+    #[error("registry {registry} has no component \"{name}\"")]
     UnknownComponent { registry: String, name: ComponentName },
     #[error("registry {registry} has no {name} {version}")]
     UnknownVersion {

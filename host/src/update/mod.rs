@@ -117,7 +117,7 @@ impl UpdateManager {
         let Fetched { bytes, source } =
             self.registry
                 .fetch(name, version, self.options.max_package_bytes)?;
-        let package = package::verify(bytes, &self.trust).map_err(|reason| {
+        let package = package::verify_with_max(bytes, &self.trust, self.options.max_package_bytes).map_err(|reason| {
             UpdateError::Refused {
                 source_path: source.clone(),
                 component: format!("{name} {version}"),
@@ -144,7 +144,7 @@ impl UpdateManager {
     ) -> Result<VerifiedPackage, UpdateError> {
         let path: PathBuf = self.store.object_path(digest);
         let bytes = self.store.read_object(digest)?;
-        let package = package::verify(bytes, &self.trust).map_err(|reason| UpdateError::Refused {
+        let package = package::verify_with_max(bytes, &self.trust, self.options.max_package_bytes).map_err(|reason| UpdateError::Refused {
             source_path: path.display().to_string(),
             component: name.to_string(),
             reason,

@@ -21,11 +21,26 @@ pub fn publish(
             source,
         }
     })?;
-    let package = package::verify(bytes, trust).map_err(|reason| UpdateError::Refused {
-        source_path: path.display().to_string(),
-        component: "package".into(),
-        reason,
+    let bytes: std::sync::Arc<[u8]> = bytes.into();
+    let package = package::verify_with_max(bytes.clone(), trust, max_bytes).map_err(|reason| {
+        UpdateError::Refused {
+            source_path: path.display().to_string(),
+            component: claimed_label(&bytes, path),
+            reason,
+        }
     })?;
     let location = registry.publish(&package)?;
     Ok((package, location))
+}
+
+/// What a refused file claims to be, for the error message: `NAME VERSION` from its
+/// (unverified) manifest, or its file name.
+fn claimed_label(bytes: &[u8], path: &Path) -> String {
+    package::inspect(bytes)
+        .manifest
+        .map(|m| format!("{} (unverified)", m.label()))
+        .unwrap_or_else(|| {
+            path.file_name()
+                .map_or_else(|| "package".into(), |n| n.to_string_lossy().into_owned())
+        })
 }

@@ -18,7 +18,10 @@ pub const VALID: &[Valid] = &[
         address: "bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7kt5nd6y",
         script_pubkey: "5128751e76e8199196d454941c45d1b3a323f1433bd6751e76e8199196d454941c45d1b3a323f1433bd6",
     },
-    Valid { address: "BC1SW50QGDZ25J", script_pubkey: "6002751e" },
+    Valid {
+        address: "BC1SW50QGDZ25J",
+        script_pubkey: "6002751e",
+    },
     Valid {
         address: "bc1zw508d6qejxtdg4y5r3zarvaryvaxxpcs",
         script_pubkey: "5210751e76e8199196d454941c45d1b3a323",
@@ -71,7 +74,10 @@ pub const INVALID: &[Invalid] = &[
         address: "BC130XLXVLHEMJA6C4DQV22UAPCTQUPFHLXM9H8Z3K2E72Q4K9HCZ7VQ7ZWS8R",
         reason: "invalid witness version",
     },
-    Invalid { address: "bc1pw5dgrnzv", reason: "invalid program length (1 byte)" },
+    Invalid {
+        address: "bc1pw5dgrnzv",
+        reason: "invalid program length (1 byte)",
+    },
     Invalid {
         address: "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7v8n0nx0muaewav253zgeav",
         reason: "invalid program length (41 bytes)",
@@ -92,23 +98,65 @@ pub const INVALID: &[Invalid] = &[
         address: "tb1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vpggkg4j",
         reason: "non-zero padding in 8-to-5 conversion",
     },
-    Invalid { address: "bc1gmk9yu", reason: "empty data section" },
+    Invalid {
+        address: "bc1gmk9yu",
+        reason: "empty data section",
+    },
     // Invalid bech32m strings: refused as addresses too.
-    Invalid { address: "\u{20}1xj0phk", reason: "HRP character out of range" },
-    Invalid { address: "\u{7f}1g6xzxy", reason: "HRP character out of range" },
-    Invalid { address: "\u{80}1vctc34", reason: "HRP character out of range" },
+    Invalid {
+        address: "\u{20}1xj0phk",
+        reason: "HRP character out of range",
+    },
+    Invalid {
+        address: "\u{7f}1g6xzxy",
+        reason: "HRP character out of range",
+    },
+    Invalid {
+        address: "\u{80}1vctc34",
+        reason: "HRP character out of range",
+    },
     Invalid {
         address: "an84characterslonghumanreadablepartthatcontainsthetheexcludedcharactersbioandnumber11d6pts4",
         reason: "overall max length exceeded",
     },
-    Invalid { address: "qyrz8wqd2c9m", reason: "no separator character" },
-    Invalid { address: "1qyrz8wqd2c9m", reason: "empty HRP" },
-    Invalid { address: "y1b0jsk6g", reason: "invalid data character" },
-    Invalid { address: "lt1igcx5c0", reason: "invalid data character" },
-    Invalid { address: "in1muywd", reason: "too short checksum" },
-    Invalid { address: "mm1crxm3i", reason: "invalid character in checksum" },
-    Invalid { address: "au1s5cgom", reason: "invalid character in checksum" },
-    Invalid { address: "M1VUXWEZ", reason: "checksum calculated with uppercase form of HRP" },
-    Invalid { address: "16plkw9", reason: "empty HRP" },
-    Invalid { address: "1p2gdwpf", reason: "empty HRP" },
+    Invalid {
+        address: "qyrz8wqd2c9m",
+        reason: "no separator character",
+    },
+    Invalid {
+        address: "1qyrz8wqd2c9m",
+        reason: "empty HRP",
+    },
+    Invalid {
+        address: "y1b0jsk6g",
+        reason: "invalid data character",
+    },
+    Invalid {
+        address: "lt1igcx5c0",
+        reason: "invalid data character",
+    },
+    Invalid {
+        address: "in1muywd",
+        reason: "too short checksum",
+    },
+    Invalid {
+        address: "mm1crxm3i",
+        reason: "invalid character in checksum",
+    },
+    Invalid {
+        address: "au1s5cgom",
+        reason: "invalid character in checksum",
+    },
+    Invalid {
+        address: "M1VUXWEZ",
+        reason: "checksum calculated with uppercase form of HRP",
+    },
+    Invalid {
+        address: "16plkw9",
+        reason: "empty HRP",
+    },
+    Invalid {
+        address: "1p2gdwpf",
+        reason: "empty HRP",
+    },
 ];

@@ -52,10 +52,23 @@ pub struct Case {
 
 /// Runs every vector against `candidate`, valid ones first, each in list
 /// order; `bip` (such as `"BIP-173"`) names the source in details.
-pub fn run(bip: &str, valid: &[Valid], invalid: &[Invalid], candidate: &impl Candidate) -> Vec<Case> {
+pub fn run(
+    bip: &str,
+    valid: &[Valid],
+    invalid: &[Invalid],
+    candidate: &impl Candidate,
+) -> Vec<Case> {
     let case = |name: String, outcome: Result<String, String>| match outcome {
-        Ok(detail) => Case { name, passed: true, detail },
-        Err(detail) => Case { name, passed: false, detail },
+        Ok(detail) => Case {
+            name,
+            passed: true,
+            detail,
+        },
+        Err(detail) => Case {
+            name,
+            passed: false,
+            detail,
+        },
     };
     valid
         .iter()
@@ -95,15 +108,17 @@ fn check_valid(bip: &str, v: &Valid, candidate: &impl Candidate) -> Result<Strin
             v.address, got.witness_version, v.script_pubkey
         ));
     }
-    let encoded = candidate.encode(&got.hrp, got.witness_version, &got.program).map_err(|e| {
-        format!(
-            "refused to encode hrp {:?}, witness version {}, program {} back into {:?}: {e}",
-            got.hrp,
-            got.witness_version,
-            hex(&got.program),
-            v.address
-        )
-    })?;
+    let encoded = candidate
+        .encode(&got.hrp, got.witness_version, &got.program)
+        .map_err(|e| {
+            format!(
+                "refused to encode hrp {:?}, witness version {}, program {} back into {:?}: {e}",
+                got.hrp,
+                got.witness_version,
+                hex(&got.program),
+                v.address
+            )
+        })?;
     let want = v.address.to_ascii_lowercase();
     if encoded != want {
         return Err(format!(
@@ -136,7 +151,11 @@ fn check_invalid(bip: &str, v: &Invalid, candidate: &impl Candidate) -> Result<S
 /// The scriptPubKey of a witness program: `OP_n` (0x00, or 0x50 + n for
 /// n >= 1), the program's length, the program.
 fn script_pubkey(version: u8, program: &[u8]) -> String {
-    let op = if version == 0 { 0 } else { 0x50u8.wrapping_add(version) };
+    let op = if version == 0 {
+        0
+    } else {
+        0x50u8.wrapping_add(version)
+    };
     // A program longer than 255 bytes is wrong anyway; the length byte then
     // simply fails to match.
     let len = u8::try_from(program.len()).unwrap_or(u8::MAX);

@@ -12,15 +12,32 @@ struct Build {
     fold_case: bool,
 }
 
-const V1_0_0: Build = Build { rules: Rules::Bip173, fold_case: false };
-const V1_1_0: Build = Build { rules: Rules::Bip350, fold_case: false };
-const BROKEN: Build = Build { rules: Rules::Bip350, fold_case: true };
+const V1_0_0: Build = Build {
+    rules: Rules::Bip173,
+    fold_case: false,
+};
+const V1_1_0: Build = Build {
+    rules: Rules::Bip350,
+    fold_case: false,
+};
+const BROKEN: Build = Build {
+    rules: Rules::Bip350,
+    fold_case: true,
+};
 
 impl Candidate for Build {
     fn decode(&self, address: &str) -> Result<Decoded, String> {
-        let address = if self.fold_case { address.to_ascii_lowercase() } else { address.to_owned() };
+        let address = if self.fold_case {
+            address.to_ascii_lowercase()
+        } else {
+            address.to_owned()
+        };
         anya_bech32::decode(&address, self.rules)
-            .map(|s| Decoded { hrp: s.hrp, witness_version: s.version, program: s.program })
+            .map(|s| Decoded {
+                hrp: s.hrp,
+                witness_version: s.version,
+                program: s.program,
+            })
             .map_err(|e| e.to_string())
     }
 
@@ -30,7 +47,11 @@ impl Candidate for Build {
 }
 
 fn failed(cases: &[Case]) -> Vec<&str> {
-    cases.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect()
+    cases
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect()
 }
 
 fn bip173_cases(build: &Build) -> Vec<Case> {
@@ -77,7 +98,10 @@ fn bech32_1_0_0_passes_bip173_and_fails_the_bech32m_cases_of_bip350() {
             "invalid/BC1S0XLXVLHEMJA6C4DQV22UAPCTQUPFHLXM9H8Z3K2E72Q4K9HCZ7VQ54WELL",
         ]
     );
-    let refused = cases.iter().find(|c| c.name == "valid/BC1SW50QGDZ25J").unwrap();
+    let refused = cases
+        .iter()
+        .find(|c| c.name == "valid/BC1SW50QGDZ25J")
+        .unwrap();
     assert!(
         refused.detail.contains("BIP-350 lists as valid")
             && refused.detail.contains("invalid checksum variant"),
@@ -92,14 +116,21 @@ fn the_broken_build_fails_bip173_on_the_mixed_case_vector() {
     let mixed = "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sL5k7";
     assert_eq!(failed(&cases), [format!("invalid/{mixed}")]);
     let case = cases.iter().find(|c| !c.passed).unwrap();
-    assert!(case.detail.contains(mixed) && case.detail.contains("mixed case"), "{}", case.detail);
+    assert!(
+        case.detail.contains(mixed) && case.detail.contains("mixed case"),
+        "{}",
+        case.detail
+    );
 }
 
 #[test]
 fn the_superseded_bip173_vectors_are_invalid_under_bip350() {
     for v in bip173::SUPERSEDED {
         assert!(V1_0_0.decode(v.address).is_ok(), "{}", v.address);
-        let err = V1_1_0.decode(v.address).err().unwrap_or_else(|| panic!("{}", v.address));
+        let err = V1_1_0
+            .decode(v.address)
+            .err()
+            .unwrap_or_else(|| panic!("{}", v.address));
         assert!(err.contains("bech32m"), "{}: {err}", v.address);
     }
 }
@@ -107,7 +138,11 @@ fn the_superseded_bip173_vectors_are_invalid_under_bip350() {
 #[test]
 fn case_names_escape_unprintable_characters() {
     let cases = bip173_cases(&V1_1_0);
-    for want in ["invalid/\\u{20}1nwldj5", "invalid/\\u{80}1eym55h", "invalid/de1lg7wt\\u{ff}"] {
+    for want in [
+        "invalid/\\u{20}1nwldj5",
+        "invalid/\\u{80}1eym55h",
+        "invalid/de1lg7wt\\u{ff}",
+    ] {
         assert!(cases.iter().any(|c| c.name == want), "no case {want}");
     }
 }

@@ -12,7 +12,13 @@ use std::fmt;
 const CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 
 /// The generator of the BCH code behind both checksums.
-const GENERATOR: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+const GENERATOR: [u32; 5] = [
+    0x3b6a_57b2,
+    0x2650_8e6d,
+    0x1ea1_19fa,
+    0x3d42_33dd,
+    0x2a14_62b3,
+];
 
 /// The longest string either BIP allows, separator and checksum included.
 pub const MAX_LEN: usize = 90;
@@ -346,8 +352,7 @@ pub fn encode(hrp: &str, version: u8, program: &[u8], rules: Rules) -> Result<St
     if hrp.len() > 83 {
         return Err(Error::HrpTooLong { len: hrp.len() });
     }
-    if hrp.bytes().any(|b| b.is_ascii_lowercase()) && hrp.bytes().any(|b| b.is_ascii_uppercase())
-    {
+    if hrp.bytes().any(|b| b.is_ascii_lowercase()) && hrp.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(Error::MixedCase);
     }
     if version > 16 {
@@ -405,9 +410,27 @@ mod tests {
         assert_eq!(encode("bc", 1, &a.program, Rules::Bip173).unwrap(), bech32);
         assert_eq!(encode("bc", 1, &a.program, Rules::Bip350).unwrap(), bech32m);
         let e = decode(bech32, Rules::Bip350).unwrap_err();
-        assert!(matches!(e, Error::WrongVariant { found: Variant::Bech32, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::WrongVariant {
+                    found: Variant::Bech32,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = decode(bech32m, Rules::Bip173).unwrap_err();
-        assert!(matches!(e, Error::WrongVariant { found: Variant::Bech32m, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::WrongVariant {
+                    found: Variant::Bech32m,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -417,30 +440,58 @@ mod tests {
                 "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sL5k7",
                 Error::MixedCase,
             ),
-            ("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5", Error::InvalidChecksum),
+            (
+                "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5",
+                Error::InvalidChecksum,
+            ),
             ("pzry9x0s0muk", Error::NoSeparator),
             ("1pzry9x0s0muk", Error::EmptyHrp),
             ("li1dgmt3", Error::ChecksumTooShort { len: 5 }),
             ("x1b4n0q5v", Error::InvalidDataChar { pos: 2, ch: 'b' }),
             ("bc1gmk9yu", Error::EmptyData),
-            ("BC13W508D6QEJXTDG4Y5R3ZARVARY0C5XW7KN40WF2", Error::InvalidVersion { version: 17 }),
-            ("bc1zw508d6qejxtdg4y5r3zarvaryvqyzf3du", Error::ExcessPadding),
+            (
+                "BC13W508D6QEJXTDG4Y5R3ZARVARY0C5XW7KN40WF2",
+                Error::InvalidVersion { version: 17 },
+            ),
+            (
+                "bc1zw508d6qejxtdg4y5r3zarvaryvqyzf3du",
+                Error::ExcessPadding,
+            ),
             (
                 "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3pjxtptv",
                 Error::NonZeroPadding,
             ),
             (
                 "BC1QR508D6QEJXTDG4Y5R3ZARVARYV98GJ9P",
-                Error::InvalidProgramLength { version: 0, len: 16 },
+                Error::InvalidProgramLength {
+                    version: 0,
+                    len: 16,
+                },
             ),
-            ("bc1rw5uspcuh", Error::InvalidProgramLength { version: 3, len: 1 }),
-            ("\u{80}1eym55h", Error::CharOutOfRange { pos: 0, ch: '\u{80}' }),
+            (
+                "bc1rw5uspcuh",
+                Error::InvalidProgramLength { version: 3, len: 1 },
+            ),
+            (
+                "\u{80}1eym55h",
+                Error::CharOutOfRange {
+                    pos: 0,
+                    ch: '\u{80}',
+                },
+            ),
         ];
         for (address, want) in cases {
-            assert_eq!(&decode(address, Rules::Bip173).unwrap_err(), want, "{address}");
+            assert_eq!(
+                &decode(address, Rules::Bip173).unwrap_err(),
+                want,
+                "{address}"
+            );
         }
         let long = format!("bc1{}", "q".repeat(88));
-        assert_eq!(decode(&long, Rules::Bip350).unwrap_err(), Error::TooLong { len: 91 });
+        assert_eq!(
+            decode(&long, Rules::Bip350).unwrap_err(),
+            Error::TooLong { len: 91 }
+        );
     }
 
     #[test]
@@ -454,11 +505,17 @@ mod tests {
         );
         assert_eq!(
             encode("bc", 0, &p20[..19], Rules::Bip350),
-            Err(Error::InvalidProgramLength { version: 0, len: 19 })
+            Err(Error::InvalidProgramLength {
+                version: 0,
+                len: 19
+            })
         );
         assert_eq!(
             encode("bc", 1, &[0; 41], Rules::Bip350),
-            Err(Error::InvalidProgramLength { version: 1, len: 41 })
+            Err(Error::InvalidProgramLength {
+                version: 1,
+                len: 41
+            })
         );
         assert_eq!(
             encode("BC", 0, &p20, Rules::Bip350).unwrap(),

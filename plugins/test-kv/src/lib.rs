@@ -55,7 +55,9 @@ impl KvUser for TestKv {
         }
         let keys = kv::list_keys().map_err(|e| format!("list-keys: {}", describe(e)))?;
         if !keys.contains(&key) {
-            return Err(format!("list-keys after set {key:?}: missing, got {keys:?}"));
+            return Err(format!(
+                "list-keys after set {key:?}: missing, got {keys:?}"
+            ));
         }
         kv::delete(&key).map_err(|e| format!("delete {key:?}: {}", describe(e)))?;
         match kv::get(&key).map_err(|e| format!("get {key:?}: {}", describe(e)))? {

@@ -76,7 +76,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", one_message(&err));
             ExitCode::from(exit_code_of(&err))
         }
     }
@@ -93,4 +93,18 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
         }
     }
     1
+}
+
+/// The error and its causes on one line, each said once: library errors already include
+/// their reason in their own message, contexts added here do not.
+fn one_message(err: &anyhow::Error) -> String {
+    let mut message = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }
