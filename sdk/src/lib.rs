@@ -186,7 +186,7 @@ pub mod log {
 /// `anya:host/kv`: this extension's own durable key-value data.
 ///
 /// Only extensions have it (validators run without state). Values are bytes;
-/// [`get_u64`] and [`set_u64`] store counters as 8 little-endian bytes.
+/// [`get_u64`](crate::kv::get_u64) and [`set_u64`](crate::kv::set_u64) store counters as 8 little-endian bytes.
 pub mod kv {
     pub use crate::bindings::extension::anya::host::kv::{Error, delete, get, list_keys, set};
 

@@ -2,5 +2,7 @@
 
 mod common;
 
+mod cache;
 mod cli;
+mod interop;
 mod refusals;

@@ -17,9 +17,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Like [`write_atomic`], creating the file with `mode` (Unix permission bits).
 pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+    // A bare file name lives in the current folder.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let file_name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
@@ -51,8 +53,11 @@ pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
     buf.push(b'\n');
     file.write_all(&buf)?;
     file.sync_all()?;
-    if !existed && let Some(dir) = path.parent() {
-        sync_dir(dir)?;
+    if !existed {
+        match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => sync_dir(d)?,
+            _ => sync_dir(Path::new("."))?,
+        }
     }
     Ok(())
 }
@@ -99,6 +104,15 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"two");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn a_bare_file_name_is_written_in_the_current_folder() {
+        // `trust.toml` has the parent "", which is no folder to fsync.
+        let bare = Path::new("anya-atomic-test-bare-name.tmp");
+        write_atomic(bare, b"y").unwrap();
+        assert_eq!(fs::read(bare).unwrap(), b"y");
+        fs::remove_file(bare).unwrap();
     }
 
     #[test]
