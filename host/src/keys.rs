@@ -310,8 +310,6 @@ fn read_small(path: &Path) -> Result<Vec<u8>, KeyError> {
     Ok(bytes)
 }
 
-/// HMAC-SHA256 (RFC 2104) for a key of at most one block, which a public key always is.
-
 #[cfg(test)]
 mod tests {
     use super::*;

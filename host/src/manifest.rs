@@ -96,7 +96,9 @@ impl FromStr for Bip {
                 "invalid BIP {s:?}: expected a BIP number such as \"173\""
             ));
         }
-        Ok(Self(digits.parse().map_err(|_| format!("invalid BIP {s:?}"))?))
+        Ok(Self(
+            digits.parse().map_err(|_| format!("invalid BIP {s:?}"))?,
+        ))
     }
 }
 
@@ -242,13 +244,16 @@ description = "Segwit address encoding"
 
     #[test]
     fn refuses_unknown_keys_and_bad_values_with_a_position() {
-        let err = Manifest::parse("name = \"x\"\nversion = \"1.0.0\"\nupdate_type = \"feature\"\nsurprise = 1\n")
-            .unwrap_err()
-            .to_string();
+        let err = Manifest::parse(
+            "name = \"x\"\nversion = \"1.0.0\"\nupdate_type = \"feature\"\nsurprise = 1\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("line 4") && err.contains("surprise"), "{err}");
-        let err = Manifest::parse("name = \"xY\"\nversion = \"1.0.0\"\nupdate_type = \"feature\"\n")
-            .unwrap_err()
-            .to_string();
+        let err =
+            Manifest::parse("name = \"xY\"\nversion = \"1.0.0\"\nupdate_type = \"feature\"\n")
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("upper case"), "{err}");
         let err = Manifest::parse("name = \"x\"\nversion = \"one\"\nupdate_type = \"feature\"\n")
             .unwrap_err()

@@ -45,11 +45,19 @@ fn a_tampered_compiled_file_is_recompiled_never_run() {
 
     let manager = node.manager();
     let loaded = manager.runtime().unwrap().load(&verified).unwrap();
-    assert_eq!(loaded.origin(), Origin::Compiled, "a tampered cache file was used");
+    assert_eq!(
+        loaded.origin(),
+        Origin::Compiled,
+        "a tampered cache file was used"
+    );
     let rewritten = std::fs::read(&files[0]).unwrap();
     assert_ne!(rewritten, bytes, "the tampered file is still there");
     let answer = manager
-        .call(&bech32, "decode", json!("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"))
+        .call(
+            &bech32,
+            "decode",
+            json!("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"),
+        )
         .unwrap();
     assert_eq!(answer["ok"]["witness-version"], 0, "{answer}");
     drop(manager);
@@ -57,5 +65,8 @@ fn a_tampered_compiled_file_is_recompiled_never_run() {
     // A truncated file too.
     std::fs::write(&files[0], &rewritten[..rewritten.len() / 3]).unwrap();
     let manager = node.manager();
-    assert_eq!(manager.runtime().unwrap().load(&verified).unwrap().origin(), Origin::Compiled);
+    assert_eq!(
+        manager.runtime().unwrap().load(&verified).unwrap().origin(),
+        Origin::Compiled
+    );
 }

@@ -7,13 +7,18 @@ use crate::common::{Node, text};
 
 fn json(out: &std::process::Output) -> Value {
     let (stdout, stderr) = text(out);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"))
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"))
 }
 
 #[track_caller]
 fn ok(out: std::process::Output) -> std::process::Output {
     let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "status {:?}\nstdout: {stdout}\nstderr: {stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout: {stdout}\nstderr: {stderr}",
+        out.status
+    );
     out
 }
 
@@ -30,7 +35,15 @@ fn developer_signs_and_publishes_operator_installs_and_calls() {
     // Never overwrite a key.
     let again = node.anya(&["key", "generate", "--out", stem]);
     assert!(!again.status.success());
-    ok(node.anya(&["trust", "add", &format!("{stem}.pub"), "--may-sign", "bech32", "--may-sign", "bip*-vectors"]));
+    ok(node.anya(&[
+        "trust",
+        "add",
+        &format!("{stem}.pub"),
+        "--may-sign",
+        "bech32",
+        "--may-sign",
+        "bip*-vectors",
+    ]));
 
     for (fixture, file) in [
         (&anya_fixtures::BECH32_1_0_0, "bech32-1.0.0.wasm"),
@@ -47,13 +60,24 @@ fn developer_signs_and_publishes_operator_installs_and_calls() {
             "-o",
             out_path.to_str().unwrap(),
         ]));
-        let verified = json(&ok(node.anya(&["--json", "verify", out_path.to_str().unwrap()])));
+        let verified = json(&ok(node.anya(&[
+            "--json",
+            "verify",
+            out_path.to_str().unwrap(),
+        ])));
         assert_eq!(verified["signers"][0], key_id.as_str());
         ok(node.anya(&["publish", out_path.to_str().unwrap()]));
     }
-    let inspected = json(&ok(node.anya(&["--json", "inspect", dir.join("bech32-1.1.0.wasm").to_str().unwrap()])));
+    let inspected = json(&ok(node.anya(&[
+        "--json",
+        "inspect",
+        dir.join("bech32-1.1.0.wasm").to_str().unwrap(),
+    ])));
     let inspected_text = inspected.to_string();
-    assert!(inspected_text.contains("anya:bitcoin/address"), "{inspected_text}");
+    assert!(
+        inspected_text.contains("anya:bitcoin/address"),
+        "{inspected_text}"
+    );
     assert!(inspected_text.contains("1.1.0"), "{inspected_text}");
 
     ok(node.anya(&["install", "bech32", "1.0.0"]));
@@ -73,11 +97,16 @@ fn developer_signs_and_publishes_operator_installs_and_calls() {
         .iter()
         .map(|b| b.as_u64().unwrap() as u8)
         .collect();
-    assert_eq!(hex::encode(program), "751e76e8199196d454941c45d1b3a323f1433bd6");
+    assert_eq!(
+        hex::encode(program),
+        "751e76e8199196d454941c45d1b3a323f1433bd6"
+    );
 
     // 1.0.0 knows only bech32: a taproot (bech32m) address does not decode.
     let taproot = "\"bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0\"";
-    let before = json(&ok(node.anya(&["--json", "call", "bech32", "decode", taproot])));
+    let before = json(&ok(
+        node.anya(&["--json", "call", "bech32", "decode", taproot])
+    ));
     assert!(before.get("err").is_some(), "{before}");
 
     // check: one update, exit code 100, with what the manifest declares.
@@ -93,10 +122,15 @@ fn developer_signs_and_publishes_operator_installs_and_calls() {
     assert_eq!(update["rollback_supported"], true);
     assert_eq!(update["bip_compliance"], serde_json::json!(["173", "350"]));
     let table = ok_or_100(node.anya(&["check"]));
-    assert!(table.contains("bech32") && table.contains("1.1.0") && table.contains("feature"), "{table}");
+    assert!(
+        table.contains("bech32") && table.contains("1.1.0") && table.contains("feature"),
+        "{table}"
+    );
 
     ok(node.anya(&["install", "bech32"]));
-    let after = json(&ok(node.anya(&["--json", "call", "bech32", "decode", taproot])));
+    let after = json(&ok(
+        node.anya(&["--json", "call", "bech32", "decode", taproot])
+    ));
     assert_eq!(after["ok"]["witness-version"], 1, "{after}");
     let out = node.anya(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
@@ -117,7 +151,11 @@ fn developer_signs_and_publishes_operator_installs_and_calls() {
 }
 
 fn ok_or_100(out: std::process::Output) -> String {
-    assert!(matches!(out.status.code(), Some(0 | 100)), "{:?}", text(&out));
+    assert!(
+        matches!(out.status.code(), Some(0 | 100)),
+        "{:?}",
+        text(&out)
+    );
     text(&out).0
 }
 
@@ -131,7 +169,10 @@ fn names_that_could_escape_a_folder_are_refused_before_any_lookup() {
         let out = node.anya(&["install", bad]);
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1), "{bad:?}: {stderr}");
-        assert!(stderr.contains("invalid component name"), "{bad:?}: {stderr}");
+        assert!(
+            stderr.contains("invalid component name"),
+            "{bad:?}: {stderr}"
+        );
     }
     assert_eq!(before, node.snapshot());
 }

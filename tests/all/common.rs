@@ -127,12 +127,17 @@ impl Node {
     pub fn manager_with(&self, options: Options) -> UpdateManager {
         let trust = TrustStore::load(&self.trust_path()).unwrap();
         let store = Store::open(&self.state(), Access::Write).unwrap();
-        UpdateManager::new(store, trust, Box::new(DirRegistry::new(self.registry())), options)
+        UpdateManager::new(
+            store,
+            trust,
+            Box::new(DirRegistry::new(self.registry())),
+            options,
+        )
     }
 
     /// Runs the `anya` binary against this node.
     pub fn anya(&self, args: &[&str]) -> Output {
-        let out = Command::new(anya_bin())
+        Command::new(anya_bin())
             .arg("--state")
             .arg(self.state())
             .arg("--registry")
@@ -142,8 +147,7 @@ impl Node {
             .args(args)
             .env_remove("ANYA_LOG")
             .output()
-            .unwrap();
-        out
+            .unwrap()
     }
 
     /// Every file under the state folder with its bytes.
@@ -167,14 +171,22 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                out.insert(path.strip_prefix(root).unwrap().to_owned(), b"<dir>".to_vec());
+                out.insert(
+                    path.strip_prefix(root).unwrap().to_owned(),
+                    b"<dir>".to_vec(),
+                );
                 stack.push(path);
             } else {
-                out.insert(path.strip_prefix(root).unwrap().to_owned(), std::fs::read(&path).unwrap());
+                out.insert(
+                    path.strip_prefix(root).unwrap().to_owned(),
+                    std::fs::read(&path).unwrap(),
+                );
             }
         }
     }

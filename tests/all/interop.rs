@@ -49,18 +49,30 @@ fn wasmsign2_verifies_what_anya_signs() {
     let path = dir.path().join("bech32-1.1.0.wasm");
     std::fs::write(&path, &signed).unwrap();
     let good = write_public_key(dir.path(), "good", &key(1));
-    let (ok, out) = run(Command::new(&tool).args(["verify", "-K"]).arg(&good).arg("-i").arg(&path));
+    let (ok, out) = run(Command::new(&tool)
+        .args(["verify", "-K"])
+        .arg(&good)
+        .arg("-i")
+        .arg(&path));
     assert!(ok && out.contains("Signature is valid"), "{out}");
     // And refuses it under another key, as Anya would.
     let other = write_public_key(dir.path(), "other", &key(2));
-    let (ok, out) = run(Command::new(&tool).args(["verify", "-K"]).arg(&other).arg("-i").arg(&path));
+    let (ok, out) = run(Command::new(&tool)
+        .args(["verify", "-K"])
+        .arg(&other)
+        .arg("-i")
+        .arg(&path));
     assert!(!ok, "{out}");
     // A flipped bit in the code is caught by both.
     let mut tampered = signed.clone();
     let at = tampered.len() / 2;
     tampered[at] ^= 0x10;
     std::fs::write(&path, &tampered).unwrap();
-    let (ok, out) = run(Command::new(&tool).args(["verify", "-K"]).arg(&good).arg("-i").arg(&path));
+    let (ok, out) = run(Command::new(&tool)
+        .args(["verify", "-K"])
+        .arg(&good)
+        .arg("-i")
+        .arg(&path));
     assert!(!ok, "{out}");
 }
 
@@ -97,12 +109,14 @@ fn anya_verifies_what_wasmsign2_signs() {
     assert_eq!(verified.manifest().name.as_str(), "bech32");
     assert_eq!(verified.signers(), &[wpub.key_id()]);
     // Anya signs the same bytes wasmsign2 does.
-    let anya_signed = anya_host::signature::sign(&std::fs::read(&unsigned).unwrap(), &wkey).unwrap();
+    let anya_signed =
+        anya_host::signature::sign(&std::fs::read(&unsigned).unwrap(), &wkey).unwrap();
     assert_eq!(anya_signed, std::fs::read(&signed).unwrap());
 
     // Two signers, one from each tool, meet a threshold of two.
     let both = d.join("both.wasm");
-    let anya_first = anya_host::signature::sign(&std::fs::read(&unsigned).unwrap(), &key(1)).unwrap();
+    let anya_first =
+        anya_host::signature::sign(&std::fs::read(&unsigned).unwrap(), &key(1)).unwrap();
     std::fs::write(d.join("anya-first.wasm"), anya_first).unwrap();
     let (ok, out) = run(Command::new(&tool)
         .args(["sign", "-k"])

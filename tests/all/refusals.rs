@@ -31,13 +31,25 @@ fn assert_refused(node: &Node, manager: &UpdateManager, bytes: &[u8], reasons: &
     let err = manager
         .install(&bech32(), Some(&Version::new(1, 1, 0)), false)
         .expect_err("a bad package was installed");
-    let message = format!("{err}: {}", std::error::Error::source(&err).map(|s| s.to_string()).unwrap_or_default());
-    assert!(message.contains(path.to_str().unwrap()), "no file in: {message}");
+    let message = format!(
+        "{err}: {}",
+        std::error::Error::source(&err)
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    );
+    assert!(
+        message.contains(path.to_str().unwrap()),
+        "no file in: {message}"
+    );
     assert!(message.contains("bech32"), "no component in: {message}");
     for reason in reasons {
         assert!(message.contains(reason), "no {reason:?} in: {message}");
     }
-    assert_eq!(before, node.snapshot(), "the state folder changed after: {message}");
+    assert_eq!(
+        before,
+        node.snapshot(),
+        "the state folder changed after: {message}"
+    );
     assert_eq!(
         manager.status().unwrap().components[0].version,
         Version::new(1, 0, 0)
@@ -55,7 +67,13 @@ fn one_flipped_bit_anywhere_is_refused() {
     // Header, the signature section (hashes, key id, signature), the manifest, the code,
     // and a spread of offsets across the whole file.
     let mut offsets: Vec<usize> = (0..8).collect();
-    offsets.extend([sig.start, sig.start + 5, sig.start + 40, sig.end - 30, sig.end - 1]);
+    offsets.extend([
+        sig.start,
+        sig.start + 5,
+        sig.start + 40,
+        sig.end - 30,
+        sig.end - 1,
+    ]);
     offsets.extend([manifest.start, manifest.start + 10, manifest.end - 2]);
     offsets.extend((0..64).map(|i| good.len() * i / 64));
     offsets.extend((sig.end..manifest.start).step_by(((manifest.start - sig.end) / 97).max(1)));
@@ -125,16 +143,29 @@ fn thresholds_count_distinct_keys() {
     ));
     let manager = node.manager();
     let one = package(&BECH32_1_1_0, &[&key(1)]);
-    assert_refused(&node, &manager, &one, &["needs signatures by 2 distinct trusted keys, has 1"]);
+    assert_refused(
+        &node,
+        &manager,
+        &one,
+        &["needs signatures by 2 distinct trusted keys, has 1"],
+    );
 
     // The same key's signature written twice still counts once.
     let mut section = signature::read(&one).unwrap();
     let set = &mut section.signed_hash_sets[0];
     set.signatures.push(set.signatures[0].clone());
     let mut doubled = one[..8].to_vec();
-    doubled.extend(custom_section(signature::SIGNATURE_SECTION, &section.encode()));
+    doubled.extend(custom_section(
+        signature::SIGNATURE_SECTION,
+        &section.encode(),
+    ));
     doubled.extend_from_slice(&signature::strip(&one).unwrap()[8..]);
-    assert_eq!(signature::read(&doubled).unwrap().signed_hash_sets[0].signatures.len(), 2);
+    assert_eq!(
+        signature::read(&doubled).unwrap().signed_hash_sets[0]
+            .signatures
+            .len(),
+        2
+    );
     assert_refused(&node, &manager, &doubled, &["has 1"]);
 
     let two = package(&BECH32_1_1_0, &[&key(1), &key(2)]);
@@ -154,7 +185,10 @@ fn a_weak_key_in_the_trust_store_is_refused_at_load() {
     let out = node.anya(&["install", "bech32"]);
     let (_, stderr) = common::text(&out);
     assert!(!out.status.success());
-    assert!(stderr.contains("trust.toml") && stderr.contains("weak"), "{stderr}");
+    assert!(
+        stderr.contains("trust.toml") && stderr.contains("weak"),
+        "{stderr}"
+    );
     assert_eq!(before, node.snapshot());
 }
 
@@ -168,7 +202,10 @@ fn malformed_or_missing_manifests_are_refused() {
     assert_refused(&node, &manager, &bare, &["missing manifest"]);
     // Signed, with a manifest that is not valid TOML for a manifest.
     let mut garbled = component.clone();
-    garbled.extend(custom_section("anya-manifest", b"name = \"bech32\"\nversion = 1.1\n"));
+    garbled.extend(custom_section(
+        "anya-manifest",
+        b"name = \"bech32\"\nversion = 1.1\n",
+    ));
     let garbled = signature::sign(&garbled, &key(1)).unwrap();
     assert_refused(&node, &manager, &garbled, &["malformed manifest", "line 2"]);
 }
@@ -180,7 +217,12 @@ fn a_package_that_is_not_what_its_place_says_is_refused() {
     let mut other = common::manifest_of(&BECH32_1_1_0);
     other.name = ComponentName::parse("not-bech32").unwrap();
     let bytes = package_with(&BECH32_1_1_0, &other, &[&key(1)]);
-    assert_refused(&node, &manager, &bytes, &["expected bech32 1.1.0", "not-bech32 1.1.0"]);
+    assert_refused(
+        &node,
+        &manager,
+        &bytes,
+        &["expected bech32 1.1.0", "not-bech32 1.1.0"],
+    );
     let mut other = common::manifest_of(&BECH32_1_1_0);
     other.version = Version::new(9, 0, 0);
     let bytes = package_with(&BECH32_1_1_0, &other, &[&key(1)]);
@@ -193,7 +235,10 @@ fn a_core_module_is_not_a_component() {
     let manager = node.manager();
     // The header of a core module (version 1), with a signed manifest after it.
     let mut core = b"\0asm\x01\0\0\0".to_vec();
-    core.extend(custom_section("anya-manifest", common::manifest_of(&BECH32_1_1_0).to_toml().as_bytes()));
+    core.extend(custom_section(
+        "anya-manifest",
+        common::manifest_of(&BECH32_1_1_0).to_toml().as_bytes(),
+    ));
     assert_refused(&node, &manager, &core, &["core module"]);
 }
 
@@ -217,12 +262,21 @@ fn a_file_over_the_size_cap_is_refused_before_it_is_read() {
         .install(&bech32(), Some(&Version::new(1, 1, 0)), false)
         .unwrap_err()
         .to_string();
-    assert!(err.contains(path.to_str().unwrap()) && err.contains("size cap"), "{err}");
+    assert!(
+        err.contains(path.to_str().unwrap()) && err.contains("size cap"),
+        "{err}"
+    );
     assert_eq!(before, node.snapshot());
     drop(manager);
     // The default cap is 16 MiB.
-    let err = node.manager().install(&bech32(), Some(&Version::new(1, 1, 0)), false).unwrap_err();
-    assert!(err.to_string().contains("over the 16777216-byte size cap"), "{err}");
+    let err = node
+        .manager()
+        .install(&bech32(), Some(&Version::new(1, 1, 0)), false)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("over the 16777216-byte size cap"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -234,6 +288,9 @@ fn the_cli_names_file_component_and_reason_with_exit_code_3() {
     let (_, stderr) = common::text(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
-    assert!(stderr.contains("bech32 1.1.0") && stderr.contains("unknown key"), "{stderr}");
+    assert!(
+        stderr.contains("bech32 1.1.0") && stderr.contains("unknown key"),
+        "{stderr}"
+    );
     assert_eq!(before, node.snapshot());
 }

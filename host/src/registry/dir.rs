@@ -124,8 +124,12 @@ impl Registry for DirRegistry {
                 reason: "not a regular file (symbolic links are refused)".into(),
             });
         }
-        let bytes = package::read_package_file(&path, max_bytes)
-            .map_err(|source| RegistryError::Package { path: path.clone(), source })?;
+        let bytes = package::read_package_file(&path, max_bytes).map_err(|source| {
+            RegistryError::Package {
+                path: path.clone(),
+                source,
+            }
+        })?;
         Ok(Fetched {
             bytes,
             source: path.display().to_string(),

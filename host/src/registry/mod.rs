@@ -25,7 +25,10 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     #[error("registry {registry} has no component \"{name}\"")]
-    UnknownComponent { registry: String, name: ComponentName },
+    UnknownComponent {
+        registry: String,
+        name: ComponentName,
+    },
     #[error("registry {registry} has no {name} {version}")]
     UnknownVersion {
         registry: String,

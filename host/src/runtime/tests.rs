@@ -461,7 +461,12 @@ fn runtime_is_send_and_sync() {
 #[test]
 fn zz_scratch_figures() {
     fn vm() -> String {
-        std::fs::read_to_string("/proc/self/status").unwrap().lines().filter(|l| l.starts_with("VmSize") || l.starts_with("VmRSS")).collect::<Vec<_>>().join(" ")
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("VmSize") || l.starts_with("VmRSS"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
     eprintln!("before: {}", vm());
     let dir = tempfile::tempdir().unwrap();
@@ -478,12 +483,57 @@ fn zz_scratch_figures() {
     eprintln!("cached load: {:?} {:?}", t.elapsed(), loaded.origin());
     let ctx = ctx();
     for f in ["api.add", "echo"] {
-        let args = if f == "echo" { json!("hi") } else { json!([1, 2]) };
-        for _ in 0..200 { rt2.call(&loaded, &ctx, f, args.clone()).unwrap(); }
+        let args = if f == "echo" {
+            json!("hi")
+        } else {
+            json!([1, 2])
+        };
+        for _ in 0..200 {
+            rt2.call(&loaded, &ctx, f, args.clone()).unwrap();
+        }
         let n = 5000;
         let t = Instant::now();
-        for _ in 0..n { rt2.call(&loaded, &ctx, f, args.clone()).unwrap(); }
+        for _ in 0..n {
+            rt2.call(&loaded, &ctx, f, args.clone()).unwrap();
+        }
         eprintln!("{f}: {:?} per fresh call", t.elapsed() / n);
     }
     eprintln!("end: {}", vm());
+}
+
+#[test]
+fn zz_scratch_breakdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Limits::default());
+    let loaded = rt.load(&package(DEMO, "demo")).unwrap();
+    let ctx = ctx();
+    let n = 5000u32;
+    let t = Instant::now();
+    for _ in 0..n {
+        let _ = wasmtime_wasi::WasiCtxBuilder::new().build();
+    }
+    eprintln!("wasi ctx: {:?}", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n {
+        let _s = store::new_store(
+            &rt.engine,
+            ctx.component.clone(),
+            ctx.kv.clone(),
+            &rt.limits,
+        )
+        .unwrap();
+    }
+    eprintln!("new_store: {:?}", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n {
+        let mut s = store::new_store(
+            &rt.engine,
+            ctx.component.clone(),
+            ctx.kv.clone(),
+            &rt.limits,
+        )
+        .unwrap();
+        loaded.pre.instantiate(&mut s).unwrap();
+    }
+    eprintln!("store+instantiate: {:?}", t.elapsed() / n);
 }

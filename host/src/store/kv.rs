@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
-use super::atomic::{remove_stale_tmp, sync_dir, write_atomic, TMP_PREFIX};
+use super::atomic::{TMP_PREFIX, remove_stale_tmp, sync_dir, write_atomic};
 
 /// The key-value namespace of one component.
 #[derive(Debug, Clone)]

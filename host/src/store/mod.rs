@@ -213,7 +213,8 @@ impl Store {
         let path = self.state_path();
         let mut text = serde_json::to_string_pretty(state).expect("state serializes");
         text.push('\n');
-        atomic::write_atomic(&path, text.as_bytes()).map_err(|source| StoreError::Io { path, source })
+        atomic::write_atomic(&path, text.as_bytes())
+            .map_err(|source| StoreError::Io { path, source })
     }
 
     fn journal_path(&self) -> PathBuf {
@@ -250,13 +251,18 @@ impl Store {
     /// Clears what interrupted writes left behind.
     fn recover(&self) -> Result<(), StoreError> {
         for dir in [self.root.clone(), self.root.join("objects/sha256")] {
-            atomic::remove_stale_tmp(&dir).map_err(|source| StoreError::Io { path: dir, source })?;
+            atomic::remove_stale_tmp(&dir)
+                .map_err(|source| StoreError::Io { path: dir, source })?;
         }
         Ok(())
     }
 
     fn assert_writable(&self) {
-        assert_eq!(self.access, Access::Write, "write through a read-only store");
+        assert_eq!(
+            self.access,
+            Access::Write,
+            "write through a read-only store"
+        );
     }
 }
 
@@ -296,7 +302,10 @@ mod tests {
         kv.set("../x", b"1").unwrap();
         kv.set("b", b"2").unwrap();
         assert_eq!(kv.get("../x").unwrap().as_deref(), Some(&b"1"[..]));
-        assert_eq!(kv.list_keys().unwrap(), vec!["../x".to_owned(), "b".to_owned()]);
+        assert_eq!(
+            kv.list_keys().unwrap(),
+            vec!["../x".to_owned(), "b".to_owned()]
+        );
         assert!(kv.delete("b").unwrap());
         assert!(!kv.delete("b").unwrap());
     }
@@ -306,7 +315,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Access::Write).unwrap();
         store.journal(&JournalEntry::new("test", "one")).unwrap();
-        let mut f = OpenOptions::new().append(true).open(dir.path().join("journal.jsonl")).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("journal.jsonl"))
+            .unwrap();
         std::io::Write::write_all(&mut f, b"{\"at\":").unwrap();
         let entries = store.read_journal().unwrap();
         assert_eq!(entries.len(), 1);

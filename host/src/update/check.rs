@@ -59,10 +59,8 @@ impl UpdateManager {
                 match self.fetch_verified(name, &version) {
                     Ok(package) => {
                         let m = package.manifest();
-                        let rollback_supported = self
-                            .store
-                            .read_object(component.active.digest)
-                            .is_ok();
+                        let rollback_supported =
+                            self.store.read_object(component.active.digest).is_ok();
                         report.updates.push(UpdateInfo {
                             component: name.clone(),
                             current_version: component.active.version.clone(),

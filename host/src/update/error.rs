@@ -35,7 +35,10 @@ pub enum UpdateError {
     #[error("{name} is not installed")]
     NotInstalled { name: ComponentName },
     #[error("registry {registry} has no version of {name}")]
-    NotInRegistry { registry: String, name: ComponentName },
+    NotInRegistry {
+        registry: String,
+        name: ComponentName,
+    },
     #[error(
         "{name} {version} is below the watermark {watermark} (the highest version this host \
          ever trusted); a downgrade needs --force"
@@ -45,7 +48,9 @@ pub enum UpdateError {
         version: Version,
         watermark: Version,
     },
-    #[error("{name} {version} is not newer than the installed {installed}; a downgrade needs --force")]
+    #[error(
+        "{name} {version} is not newer than the installed {installed}; a downgrade needs --force"
+    )]
     NotNewer {
         name: ComponentName,
         version: Version,

@@ -43,15 +43,16 @@ impl UpdateManager {
         version: Option<&Version>,
         force: bool,
     ) -> Result<InstallOutcome, UpdateError> {
-        let version = match version {
-            Some(v) => v.clone(),
-            None => self.registry.versions(name)?.pop().ok_or_else(|| {
-                UpdateError::NotInRegistry {
-                    registry: self.registry.describe(),
-                    name: name.clone(),
-                }
-            })?,
-        };
+        let version =
+            match version {
+                Some(v) => v.clone(),
+                None => self.registry.versions(name)?.pop().ok_or_else(|| {
+                    UpdateError::NotInRegistry {
+                        registry: self.registry.describe(),
+                        name: name.clone(),
+                    }
+                })?,
+            };
         let package = self.fetch_verified(name, &version)?;
         if package.manifest().kind != Kind::Extension {
             return Err(UpdateError::WrongKind {
@@ -144,10 +145,17 @@ impl UpdateManager {
         }
         self.store.save_state(&state)?;
         self.store.journal(
-            &JournalEntry::new(&self.options.actor, if forced { "installed-forced" } else { "installed" })
-                .component(name)
-                .version(&version)
-                .digest(package.digest()),
+            &JournalEntry::new(
+                &self.options.actor,
+                if forced {
+                    "installed-forced"
+                } else {
+                    "installed"
+                },
+            )
+            .component(name)
+            .version(&version)
+            .digest(package.digest()),
         )?;
         tracing::info!(component = %name, %version, digest = %package.digest().short(), forced, "installed");
         Ok(InstallOutcome {
@@ -175,17 +183,21 @@ impl UpdateManager {
         let rt = self.runtime()?;
         let label = package.manifest().label();
         let steps: [(&'static str, &str, serde_json::Value); 2] = [
-            ("activate", ACTIVATE, serde_json::json!([previous.map(|v| v.to_string())])),
+            (
+                "activate",
+                ACTIVATE,
+                serde_json::json!([previous.map(|v| v.to_string())]),
+            ),
             ("health", HEALTH, serde_json::Value::Array(Vec::new())),
         ];
         for (step, function, args) in steps {
-            let answer = rt
-                .call(loaded, &ctx, function, args)
-                .map_err(|e| UpdateError::Lifecycle {
-                    component: label.clone(),
-                    step,
-                    reason: e.to_string(),
-                })?;
+            let answer =
+                rt.call(loaded, &ctx, function, args)
+                    .map_err(|e| UpdateError::Lifecycle {
+                        component: label.clone(),
+                        step,
+                        reason: e.to_string(),
+                    })?;
             if let Some(err) = answer.get("err") {
                 return Err(UpdateError::Lifecycle {
                     component: label.clone(),

@@ -117,13 +117,12 @@ impl UpdateManager {
         let Fetched { bytes, source } =
             self.registry
                 .fetch(name, version, self.options.max_package_bytes)?;
-        let package = package::verify_with_max(bytes, &self.trust, self.options.max_package_bytes).map_err(|reason| {
-            UpdateError::Refused {
+        let package = package::verify_with_max(bytes, &self.trust, self.options.max_package_bytes)
+            .map_err(|reason| UpdateError::Refused {
                 source_path: source.clone(),
                 component: format!("{name} {version}"),
                 reason,
-            }
-        })?;
+            })?;
         let manifest = package.manifest();
         if manifest.name != *name || manifest.version != *version {
             return Err(UpdateError::Mismatch {
@@ -144,11 +143,12 @@ impl UpdateManager {
     ) -> Result<VerifiedPackage, UpdateError> {
         let path: PathBuf = self.store.object_path(digest);
         let bytes = self.store.read_object(digest)?;
-        let package = package::verify_with_max(bytes, &self.trust, self.options.max_package_bytes).map_err(|reason| UpdateError::Refused {
-            source_path: path.display().to_string(),
-            component: name.to_string(),
-            reason,
-        })?;
+        let package = package::verify_with_max(bytes, &self.trust, self.options.max_package_bytes)
+            .map_err(|reason| UpdateError::Refused {
+                source_path: path.display().to_string(),
+                component: name.to_string(),
+                reason,
+            })?;
         if package.manifest().name != *name {
             return Err(UpdateError::Mismatch {
                 source_path: path.display().to_string(),

@@ -15,12 +15,11 @@ pub fn publish(
     path: &Path,
     max_bytes: u64,
 ) -> Result<(VerifiedPackage, String), UpdateError> {
-    let bytes = package::read_package_file(path, max_bytes).map_err(|source| {
-        RegistryError::Package {
+    let bytes =
+        package::read_package_file(path, max_bytes).map_err(|source| RegistryError::Package {
             path: path.to_owned(),
             source,
-        }
-    })?;
+        })?;
     let bytes: std::sync::Arc<[u8]> = bytes.into();
     let package = package::verify_with_max(bytes.clone(), trust, max_bytes).map_err(|reason| {
         UpdateError::Refused {

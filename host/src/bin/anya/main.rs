@@ -21,7 +21,11 @@ use clap::{Parser, Subcommand};
 use global::Global;
 
 #[derive(Debug, Parser)]
-#[command(name = "anya", version, about = "A WebAssembly plugin host that updates its extensions without downtime")]
+#[command(
+    name = "anya",
+    version,
+    about = "A WebAssembly plugin host that updates its extensions without downtime"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -88,7 +92,10 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<UpdateError>() {
             return e.exit_code();
         }
-        if cause.downcast_ref::<anya_host::package::PackageError>().is_some() {
+        if cause
+            .downcast_ref::<anya_host::package::PackageError>()
+            .is_some()
+        {
             return 3;
         }
     }

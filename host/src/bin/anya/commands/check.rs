@@ -24,7 +24,13 @@ impl Check {
             output::json(&report);
         } else {
             let mut table = Table::new(vec![
-                "COMPONENT", "CURRENT", "AVAILABLE", "TYPE", "SECURITY", "BREAKING", "BIPS",
+                "COMPONENT",
+                "CURRENT",
+                "AVAILABLE",
+                "TYPE",
+                "SECURITY",
+                "BREAKING",
+                "BIPS",
                 "ROLLBACK",
             ]);
             for u in &report.updates {
@@ -36,7 +42,11 @@ impl Check {
                     u.update_type.to_string(),
                     yes_no(u.security_critical),
                     yes_no(u.breaking_changes),
-                    if bips.is_empty() { "-".into() } else { bips.join(",") },
+                    if bips.is_empty() {
+                        "-".into()
+                    } else {
+                        bips.join(",")
+                    },
                     yes_no(u.rollback_supported),
                 ]);
             }
@@ -46,7 +56,10 @@ impl Check {
                 table.print();
             }
             for p in &report.problems {
-                eprintln!("warning: {} {} not offered: {}", p.component, p.version, p.reason);
+                eprintln!(
+                    "warning: {} {} not offered: {}",
+                    p.component, p.version, p.reason
+                );
             }
         }
         Ok(if report.updates.is_empty() {

@@ -31,7 +31,12 @@ impl Install {
             .as_deref()
             .map(Version::parse)
             .transpose()
-            .with_context(|| format!("invalid version {:?}", self.version.as_deref().unwrap_or("")))?;
+            .with_context(|| {
+                format!(
+                    "invalid version {:?}",
+                    self.version.as_deref().unwrap_or("")
+                )
+            })?;
         let manager = global.manager(Access::Write)?;
         let outcome = manager.install(&name, version.as_ref(), self.force)?;
         if global.json {

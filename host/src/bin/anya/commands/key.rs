@@ -41,7 +41,10 @@ impl KeyCommand {
                     println!("key id      {}", key.key_id());
                     println!("public key  {}", public.to_hex());
                     println!();
-                    println!("trust it with: anya trust add {}.pub --may-sign 'NAME-GLOB'", out.display());
+                    println!(
+                        "trust it with: anya trust add {}.pub --may-sign 'NAME-GLOB'",
+                        out.display()
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -51,7 +51,10 @@ impl List {
             table.row(vec![name.to_string(), "-".into(), latest.to_string()]);
         }
         if table.is_empty() {
-            println!("nothing installed, and the registry {} is empty", manager.registry().describe());
+            println!(
+                "nothing installed, and the registry {} is empty",
+                manager.registry().describe()
+            );
         } else {
             table.print();
         }

@@ -43,20 +43,18 @@ impl Sign {
                     .with_context(|| format!("{}", self.input.display()))?;
                 manifest
             }
-            None => package::inspect(&bytes)
-                .manifest
-                .with_context(|| {
-                    format!(
-                        "{} has no valid embedded manifest: pass --manifest",
-                        self.input.display()
-                    )
-                })?,
+            None => package::inspect(&bytes).manifest.with_context(|| {
+                format!(
+                    "{} has no valid embedded manifest: pass --manifest",
+                    self.input.display()
+                )
+            })?,
         };
         let signed = anya_host::signature::sign(&bytes, &key)
             .with_context(|| format!("{}", self.input.display()))?;
-        let out = self
-            .out
-            .unwrap_or_else(|| PathBuf::from(format!("{}-{}.wasm", manifest.name, manifest.version)));
+        let out = self.out.unwrap_or_else(|| {
+            PathBuf::from(format!("{}-{}.wasm", manifest.name, manifest.version))
+        });
         std::fs::write(&out, &signed).with_context(|| format!("cannot write {}", out.display()))?;
         if global.json {
             output::json(&serde_json::json!({

@@ -42,24 +42,41 @@ impl Status {
                 println!("active since {}", c.since);
                 println!("watermark   {}", c.watermark);
                 for p in &c.previous {
-                    println!("previous    {} ({}, until replaced; active from {})", p.version, p.digest.short(), p.since);
+                    println!(
+                        "previous    {} ({}, until replaced; active from {})",
+                        p.version,
+                        p.digest.short(),
+                        p.since
+                    );
                 }
             }
             return Ok(ExitCode::SUCCESS);
         }
-        let mut table = Table::new(vec!["COMPONENT", "VERSION", "DIGEST", "SINCE", "PREVIOUS", "WATERMARK"]);
+        let mut table = Table::new(vec![
+            "COMPONENT",
+            "VERSION",
+            "DIGEST",
+            "SINCE",
+            "PREVIOUS",
+            "WATERMARK",
+        ]);
         for c in &report.components {
             table.row(vec![
                 c.name.to_string(),
                 c.version.to_string(),
                 c.digest.short(),
                 c.since.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-                c.previous.first().map_or_else(|| "-".into(), |p| p.version.to_string()),
+                c.previous
+                    .first()
+                    .map_or_else(|| "-".into(), |p| p.version.to_string()),
                 c.watermark.to_string(),
             ]);
         }
         if table.is_empty() {
-            println!("nothing installed (state folder {})", global.state_dir().display());
+            println!(
+                "nothing installed (state folder {})",
+                global.state_dir().display()
+            );
         } else {
             table.print();
         }

@@ -48,7 +48,9 @@ impl TrustCommand {
                 let mut text = match std::fs::read_to_string(&path) {
                     Ok(t) => t,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                    Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot read {}", path.display()));
+                    }
                 };
                 if !text.is_empty() && !text.ends_with('\n') {
                     text.push('\n');
@@ -62,7 +64,10 @@ impl TrustCommand {
                 ));
                 // Validate the whole file before it replaces the old one.
                 if let Err(e) = TrustStore::parse(&text) {
-                    bail!("{}: adding this key would make the trust store invalid: {e}", path.display());
+                    bail!(
+                        "{}: adding this key would make the trust store invalid: {e}",
+                        path.display()
+                    );
                 }
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)
@@ -71,9 +76,15 @@ impl TrustCommand {
                 write_atomic(&path, text.as_bytes())
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 if global.json {
-                    output::json(&serde_json::json!({"key_id": key.key_id().to_hex(), "trust_store": path}));
+                    output::json(
+                        &serde_json::json!({"key_id": key.key_id().to_hex(), "trust_store": path}),
+                    );
                 } else {
-                    println!("trusted key {} ({label}) in {}", key.key_id(), path.display());
+                    println!(
+                        "trusted key {} ({label}) in {}",
+                        key.key_id(),
+                        path.display()
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -95,7 +106,11 @@ impl TrustCommand {
                 } else {
                     let mut table = Table::new(vec!["NAME", "KEY ID", "MAY SIGN"]);
                     for k in store.keys() {
-                        table.row(vec![k.name.clone(), k.key.key_id().to_hex(), k.may_sign.join(", ")]);
+                        table.row(vec![
+                            k.name.clone(),
+                            k.key.key_id().to_hex(),
+                            k.may_sign.join(", "),
+                        ]);
                     }
                     table.print();
                 }
