@@ -122,6 +122,40 @@ const HOST_USER: &str = r#"
 )
 "#;
 
+/// Counts the environment variables and arguments WASI hands the guest.
+const WASI_PROBE: &str = r#"
+(component
+  (import "wasi:cli/environment@0.2.0" (instance $env
+    (export "get-environment" (func (result (list (tuple string string)))))
+    (export "get-arguments" (func (result (list string))))))
+  (core module $libc
+    (memory (export "mem") 1)
+    (global $bump (mut i32) (i32.const 4096))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $bump) (i32.const 7)) (i32.const -8)))
+      (global.set $bump (i32.add (local.get $p) (local.get 3)))
+      (local.get $p)))
+  (core instance $libc (instantiate $libc))
+  (alias export $env "get-environment" (func $get-env))
+  (alias export $env "get-arguments" (func $get-args))
+  (core func $env-core (canon lower (func $get-env) (memory $libc "mem") (realloc (func $libc "realloc"))))
+  (core func $args-core (canon lower (func $get-args) (memory $libc "mem") (realloc (func $libc "realloc"))))
+  (core module $m
+    (import "libc" "mem" (memory 1))
+    (import "wasi" "env" (func $env (param i32)))
+    (import "wasi" "args" (func $args (param i32)))
+    (func (export "count") (result i32)
+      (call $env (i32.const 0))
+      (call $args (i32.const 8))
+      (i32.add (i32.load (i32.const 4)) (i32.load (i32.const 12)))))
+  (core instance $i (instantiate $m
+    (with "libc" (instance $libc))
+    (with "wasi" (instance (export "env" (func $env-core)) (export "args" (func $args-core))))))
+  (func (export "count") (result u32) (canon lift (core func $i "count")))
+)
+"#;
+
 /// Imports an interface no host provides.
 const NEEDS_MISSING: &str = r#"
 (component
@@ -395,6 +429,19 @@ fn the_host_api_is_linked_with_its_limits() {
 }
 
 #[test]
+fn wasi_gives_no_environment_or_arguments() {
+    // The test process has both (PATH, the test filter...): none may reach the guest.
+    assert!(std::env::vars().next().is_some() && std::env::args().next().is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Limits::default());
+    let loaded = rt.load(&package(WASI_PROBE, "probe")).unwrap();
+    assert_eq!(
+        rt.call(&loaded, &ctx(), "count", Value::Null).unwrap(),
+        json!(0)
+    );
+}
+
+#[test]
 fn loads_compile_once_and_come_from_cache_in_a_new_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let pkg = package(DEMO, "demo");
@@ -456,84 +503,4 @@ fn runtime_is_send_and_sync() {
     check::<Runtime>();
     check::<LoadedComponent>();
     check::<CallContext>();
-}
-
-#[test]
-fn zz_scratch_figures() {
-    fn vm() -> String {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap()
-            .lines()
-            .filter(|l| l.starts_with("VmSize") || l.starts_with("VmRSS"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-    eprintln!("before: {}", vm());
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path(), Limits::default());
-    eprintln!("after runtime: {}", vm());
-    let pkg = package(DEMO, "demo");
-    let t = Instant::now();
-    let loaded = rt.load(&pkg).unwrap();
-    eprintln!("cold load: {:?} {:?}", t.elapsed(), loaded.origin());
-    drop(loaded);
-    let rt2 = runtime(dir.path(), Limits::default());
-    let t = Instant::now();
-    let loaded = rt2.load(&pkg).unwrap();
-    eprintln!("cached load: {:?} {:?}", t.elapsed(), loaded.origin());
-    let ctx = ctx();
-    for f in ["api.add", "echo"] {
-        let args = if f == "echo" {
-            json!("hi")
-        } else {
-            json!([1, 2])
-        };
-        for _ in 0..200 {
-            rt2.call(&loaded, &ctx, f, args.clone()).unwrap();
-        }
-        let n = 5000;
-        let t = Instant::now();
-        for _ in 0..n {
-            rt2.call(&loaded, &ctx, f, args.clone()).unwrap();
-        }
-        eprintln!("{f}: {:?} per fresh call", t.elapsed() / n);
-    }
-    eprintln!("end: {}", vm());
-}
-
-#[test]
-fn zz_scratch_breakdown() {
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path(), Limits::default());
-    let loaded = rt.load(&package(DEMO, "demo")).unwrap();
-    let ctx = ctx();
-    let n = 5000u32;
-    let t = Instant::now();
-    for _ in 0..n {
-        let _ = wasmtime_wasi::WasiCtxBuilder::new().build();
-    }
-    eprintln!("wasi ctx: {:?}", t.elapsed() / n);
-    let t = Instant::now();
-    for _ in 0..n {
-        let _s = store::new_store(
-            &rt.engine,
-            ctx.component.clone(),
-            ctx.kv.clone(),
-            &rt.limits,
-        )
-        .unwrap();
-    }
-    eprintln!("new_store: {:?}", t.elapsed() / n);
-    let t = Instant::now();
-    for _ in 0..n {
-        let mut s = store::new_store(
-            &rt.engine,
-            ctx.component.clone(),
-            ctx.kv.clone(),
-            &rt.limits,
-        )
-        .unwrap();
-        loaded.pre.instantiate(&mut s).unwrap();
-    }
-    eprintln!("store+instantiate: {:?}", t.elapsed() / n);
 }
