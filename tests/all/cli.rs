@@ -137,7 +137,10 @@ fn developer_signs_and_publishes_operator_installs_and_calls() {
 
     let status = json(&ok(node.anya(&["--json", "status"])));
     assert_eq!(status["components"][0]["version"], "1.1.0");
-    assert_eq!(status["components"][0]["previous"][0]["version"], "1.0.0");
+    assert_eq!(
+        status["components"][0]["rollback_points"][0]["version"],
+        "1.0.0"
+    );
     assert_eq!(status["components"][0]["watermark"], "1.1.0");
     let list = text(&ok(node.anya(&["list"]))).0;
     assert!(list.contains("bech32") && list.contains("1.1.0"), "{list}");

@@ -133,6 +133,7 @@ impl Node {
             Box::new(DirRegistry::new(self.registry())),
             options,
         )
+        .unwrap()
     }
 
     /// Runs the `anya` binary against this node.
@@ -193,17 +194,9 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-/// The `anya` binary that `cargo test --workspace` built beside this test binary.
+/// The `anya` binary cargo built for these tests.
 pub fn anya_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("anya");
-    assert!(
-        bin.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_anya"))
 }
 
 /// stdout and stderr as text, for assertion messages.

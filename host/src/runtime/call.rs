@@ -1,8 +1,12 @@
-//! A call by function name with JSON arguments: a fresh instance in a fresh store, the
-//! arguments converted by the function's types, the result converted back.
+//! A call by function name with JSON arguments: the arguments converted by the
+//! function's types, the call run in the caller's mode (a fresh instance in a fresh
+//! store, or a live instance from the warm pool), the result converted back.
 //!
 //! Invariant: nothing the guest does escapes as a panic or a poisoned host: every way a
-//! call can end badly becomes a [`CallError`], and the store with its instance is dropped.
+//! call can end badly becomes a [`CallError`], and the store with its instance is dropped
+//! (a warm instance too: only one whose call returned normally is reused).
+
+use std::io;
 
 use serde_json::Value;
 use wasmtime::Trap;
@@ -13,19 +17,24 @@ use super::error::{CallError, chain};
 use super::exports::{Function, Resolved, resolve};
 use super::json;
 use super::limits::LimitHit;
-use super::store::new_store;
-use super::{CallContext, Runtime};
+use super::store::{StoreData, new_store, prepare};
+use super::warm::WarmInstance;
+use super::{CallContext, CallMode, Runtime};
 
-/// What identifies a call in its errors.
-struct Site<'a> {
-    component: String,
-    function: &'a str,
+/// What identifies a call in its errors. The names are formatted only when an error
+/// needs them: a warm call costs well under a microsecond, and two `String`s per call
+/// would be a sizeable part of that.
+pub(super) struct Site<'a> {
+    loaded: &'a LoadedComponent,
+    /// The function's position in `loaded.functions`.
+    position: usize,
+    func: &'a Function,
 }
 
 impl Runtime {
     /// Calls `function` of `loaded` with `args` (a JSON array of the parameters, the one
-    /// value of a one-parameter function, or `null` for none) in a fresh instance, and
-    /// returns the result as JSON (`null` for a function without result).
+    /// value of a one-parameter function, or `null` for none) in the mode `ctx` asks for,
+    /// and returns the result as JSON (`null` for a function without result).
     pub fn call(
         &self,
         loaded: &LoadedComponent,
@@ -33,81 +42,109 @@ impl Runtime {
         function: &str,
         args: Value,
     ) -> Result<Value, CallError> {
-        let component = loaded.manifest.label();
-        let func = match resolve(&loaded.exports, function) {
-            Resolved::Found(i) => &loaded.functions[i],
-            Resolved::Missing => {
-                return Err(CallError::NoSuchFunction {
-                    component,
-                    function: function.to_owned(),
-                    available: loaded.exports.iter().map(|f| f.qualified_name()).collect(),
-                });
-            }
-            Resolved::Ambiguous(candidates) => {
-                return Err(CallError::Ambiguous {
-                    component,
-                    function: function.to_owned(),
-                    candidates,
-                });
-            }
-        };
-        let qualified = func.export.qualified_name();
-        let site = Site {
-            component,
-            function: &qualified,
-        };
+        let site = site(loaded, function)?;
+        let func = site.func;
         if let Some(reason) = &func.unsupported {
             return Err(CallError::Unsupported {
-                component: site.component,
-                function: qualified.clone(),
+                component: site.component(),
+                function: site.function(),
                 reason: reason.clone(),
             });
         }
         let params = arguments(func, &args).map_err(|reason| CallError::BadArguments {
-            component: site.component.clone(),
-            function: qualified.clone(),
+            component: site.component(),
+            function: site.function(),
             reason,
         })?;
-
-        let mut store = new_store(
-            &self.engine,
-            ctx.component.clone(),
-            ctx.kv.clone(),
-            &self.limits,
-        )
-        .map_err(|e| site.host(&e))?;
-        let instance = match loaded.pre.instantiate(&mut store) {
-            Ok(instance) => instance,
-            Err(e) => {
-                return Err(match store.data().sandbox.hit {
-                    Some(hit) => site.limit(hit),
-                    None => CallError::Instantiate {
-                        component: site.component,
-                        reason: chain(&e),
-                    },
-                });
-            }
-        };
-        let wasm_func = instance
-            .get_func(&mut store, func.index)
-            .ok_or_else(|| site.host_msg("the export disappeared from the instance"))?;
         let mut results = vec![Val::Bool(false); func.results.len()];
-        if let Err(e) = wasm_func.call(&mut store, &params, &mut results) {
-            return Err(self.classify(&site, &e, store.data().sandbox.hit));
+        match ctx.mode {
+            CallMode::Fresh => self.call_fresh(&site, ctx, &params, &mut results)?,
+            CallMode::Warm => self.call_warm(&site, ctx, &params, &mut results)?,
         }
-        drop(store);
 
         let json = result_json(&func.results, &results).map_err(|reason| site.host_msg(&reason))?;
-        let len = serde_json::to_string(&json).map_or(usize::MAX, |s| s.len());
+        let len = json_len(&json);
         if len > self.limits.result_json_bytes {
             return Err(CallError::ResultTooLarge {
-                component: site.component,
-                function: qualified.clone(),
+                component: site.component(),
+                function: site.function(),
                 len,
                 limit: self.limits.result_json_bytes,
             });
         }
         Ok(json)
+    }
+
+    /// A new instance in a new store, dropped when the call ends.
+    fn call_fresh(
+        &self,
+        site: &Site<'_>,
+        ctx: &CallContext,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), CallError> {
+        let mut store = new_store(&self.engine, ctx, &self.limits).map_err(|e| site.host(&e))?;
+        let instance = site
+            .loaded
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| site.instantiate(&e, store.data()))?;
+        let func = instance
+            .get_func(&mut store, site.func.index)
+            .ok_or_else(|| site.host_msg("the export disappeared from the instance"))?;
+        func.call(&mut store, params, results)
+            .map_err(|e| self.classify(site, &e, store.data().sandbox.hit))
+    }
+
+    /// A live instance from the version's warm pool (a new one when none is idle), back
+    /// to the pool when the call returns normally and dropped otherwise.
+    fn call_warm(
+        &self,
+        site: &Site<'_>,
+        ctx: &CallContext,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<(), CallError> {
+        let pool = &site.loaded.warm;
+        let checkout = pool.checkout();
+        let mut warm = match checkout.instance {
+            Some(warm) => warm,
+            None => self.new_warm(site, ctx, checkout.generation)?,
+        };
+        prepare(&mut warm.store, ctx, &self.limits).map_err(|e| site.host(&e))?;
+        let func = warm
+            .func(site.position, site.func)
+            .ok_or_else(|| site.host_msg("the export disappeared from the instance"))?;
+        match func.call(&mut warm.store, params, results) {
+            Ok(()) => {
+                warm.used();
+                pool.give_back(warm, &self.limits);
+                Ok(())
+            }
+            Err(e) => Err(self.classify(site, &e, warm.store.data().sandbox.hit)),
+        }
+    }
+
+    /// A new instance for the warm pool of `site.loaded`, made in pool `generation`.
+    pub(super) fn new_warm(
+        &self,
+        site: &Site<'_>,
+        ctx: &CallContext,
+        generation: u64,
+    ) -> Result<WarmInstance, CallError> {
+        let mut store = new_store(&self.engine, ctx, &self.limits).map_err(|e| site.host(&e))?;
+        let instance = site
+            .loaded
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| site.instantiate(&e, store.data()))?;
+        tracing::debug!(component = %site.loaded.manifest.label(), "new warm instance");
+        Ok(WarmInstance::new(
+            store,
+            instance,
+            site.loaded.functions.len(),
+            generation,
+        ))
     }
 
     /// Which of the runtime's limits (or which trap) ended a call.
@@ -123,8 +160,8 @@ impl Runtime {
         let trap = error
             .downcast_ref::<Trap>()
             .or_else(|| error.chain().find_map(|e| e.downcast_ref::<Trap>()));
-        let component = site.component.clone();
-        let function = site.function.to_owned();
+        let component = site.component();
+        let function = site.function();
         match trap {
             Some(Trap::OutOfFuel) => CallError::OutOfFuel {
                 component,
@@ -154,10 +191,39 @@ impl Runtime {
     }
 }
 
+/// Resolves `function` among the exports of `loaded`.
+fn site<'a>(loaded: &'a LoadedComponent, function: &str) -> Result<Site<'a>, CallError> {
+    match resolve(&loaded.exports, function) {
+        Resolved::Found(position) => Ok(Site {
+            loaded,
+            position,
+            func: &loaded.functions[position],
+        }),
+        Resolved::Missing => Err(CallError::NoSuchFunction {
+            component: loaded.manifest.label(),
+            function: function.to_owned(),
+            available: loaded.exports.iter().map(|f| f.qualified_name()).collect(),
+        }),
+        Resolved::Ambiguous(candidates) => Err(CallError::Ambiguous {
+            component: loaded.manifest.label(),
+            function: function.to_owned(),
+            candidates,
+        }),
+    }
+}
+
 impl Site<'_> {
+    fn component(&self) -> String {
+        self.loaded.manifest.label()
+    }
+
+    fn function(&self) -> String {
+        self.func.export.qualified_name()
+    }
+
     fn limit(&self, hit: LimitHit) -> CallError {
-        let component = self.component.clone();
-        let function = self.function.to_owned();
+        let component = self.component();
+        let function = self.function();
         match hit {
             LimitHit::Memory { desired, limit } => CallError::MemoryLimit {
                 component,
@@ -174,16 +240,47 @@ impl Site<'_> {
         }
     }
 
+    /// An instantiation that failed: a limit hit by the component's start-up, or another
+    /// reason (the allocator's pool is full, for example).
+    fn instantiate(&self, error: &wasmtime::Error, data: &StoreData) -> CallError {
+        match data.sandbox.hit {
+            Some(hit) => self.limit(hit),
+            None => CallError::Instantiate {
+                component: self.component(),
+                reason: chain(error),
+            },
+        }
+    }
+
     fn host(&self, error: &wasmtime::Error) -> CallError {
         self.host_msg(&chain(error))
     }
 
     fn host_msg(&self, reason: &str) -> CallError {
         CallError::Host {
-            component: self.component.clone(),
-            function: self.function.to_owned(),
+            component: self.component(),
+            function: self.function(),
             reason: reason.to_owned(),
         }
+    }
+}
+
+/// The length of `json` rendered compactly, without building the text.
+fn json_len(json: &Value) -> usize {
+    struct Count(usize);
+    impl io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, json) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
     }
 }
 
@@ -259,4 +356,10 @@ fn result_json(types: &[Type], results: &[Val]) -> Result<Value, String> {
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
     }
+}
+
+/// For tests: the site of a function of `loaded` that exists.
+#[cfg(test)]
+pub(super) fn tests_site<'a>(loaded: &'a LoadedComponent, function: &str) -> Site<'a> {
+    site(loaded, function).expect("the function exists")
 }

@@ -1,13 +1,16 @@
 //! A loaded component: compiled, link-checked against the host's linker, with its
 //! exports indexed for calls by name.
 //!
-//! Invariant: a [`LoadedComponent`] exists only if every import it has is satisfied, so
-//! a swap to it can never fail to link.
+//! Invariants: a [`LoadedComponent`] exists only if every import it has is satisfied, so
+//! a swap to it can never fail to link. Its warm pool lives and dies with it: dropping
+//! the last `Arc` of a version (after a swap, once its last call has finished) drops its
+//! live instances.
 
 use wasmtime::component::InstancePre;
 
 use super::exports::{ExportedFunction, Function};
 use super::store::StoreData;
+use super::warm::WarmPool;
 use crate::ids::Digest;
 use crate::manifest::Manifest;
 
@@ -20,7 +23,8 @@ pub enum Origin {
     Cached,
 }
 
-/// A component ready to be instantiated, one fresh instance per call.
+/// A component ready to be instantiated: a fresh instance per call, or instances from its
+/// warm pool (see [`CallMode`](crate::manifest::CallMode)).
 pub struct LoadedComponent {
     pub(super) digest: Digest,
     pub(super) manifest: Manifest,
@@ -29,6 +33,8 @@ pub struct LoadedComponent {
     pub(super) functions: Vec<Function>,
     pub(super) exports: Vec<ExportedFunction>,
     pub(super) imports: Vec<String>,
+    /// Live instances for warm-mode calls; empty until the first one.
+    pub(super) warm: WarmPool,
 }
 
 impl LoadedComponent {
@@ -55,6 +61,19 @@ impl LoadedComponent {
     pub fn imports(&self) -> Vec<String> {
         self.imports.clone()
     }
+
+    /// Drops the idle warm instances at once; instances serving a call now are dropped
+    /// when that call ends instead of going back to the pool. Later warm calls make new
+    /// instances (so a version that becomes current again, by a rollback, warms up
+    /// again). Returns how many idle instances were dropped.
+    pub fn drain_warm_pool(&self) -> usize {
+        self.warm.drain()
+    }
+
+    /// How many warm instances are idle in this version's pool.
+    pub fn warm_pool_idle(&self) -> usize {
+        self.warm.idle()
+    }
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -63,6 +82,7 @@ impl std::fmt::Debug for LoadedComponent {
             .field("component", &self.manifest.label())
             .field("digest", &self.digest)
             .field("origin", &self.origin)
+            .field("warm_idle", &self.warm.idle())
             .finish_non_exhaustive()
     }
 }

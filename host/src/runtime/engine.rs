@@ -20,9 +20,16 @@ use super::limits::Limits;
 pub(super) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Component instances that may be live at once across the whole engine (one per call in
-/// flight, a few more per validation run). Every slot reserves address space up front, so
+/// flight, a few more per validation run, plus the idle warm instances, at most
+/// [`WARM_IDLE_MAX`]). Every slot reserves address space up front, so
 /// this is sized for a small host, not for the default of 1000.
 const POOL_COMPONENT_INSTANCES: u32 = 128;
+/// Idle warm-mode instances the whole runtime keeps, across every loaded version: half
+/// of the component-instance slots. Idle instances hold their slots (and their memories
+/// and tables) until they are used or dropped, so without this cap enough warm
+/// components could take every slot and fresh calls would fail to instantiate; with it,
+/// the other half always serves fresh calls, validation runs and warm calls in flight.
+pub(super) const WARM_IDLE_MAX: usize = POOL_COMPONENT_INSTANCES as usize / 2;
 /// Core instances: a component built by `wit-component` holds several.
 const POOL_CORE_INSTANCES: u32 = 1024;
 /// Linear memories: most components have one; the adapters of some toolchains a second.

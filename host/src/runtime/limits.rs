@@ -30,6 +30,13 @@ pub struct Limits {
     pub log_message_bytes: usize,
     /// Largest JSON rendering of a call's result, in bytes.
     pub result_json_bytes: usize,
+    /// Warm mode: most idle instances kept per loaded version. More calls in flight than
+    /// this still run (each on an instance of its own); the extra instances are dropped
+    /// when they finish.
+    pub warm_pool_size: usize,
+    /// Warm mode: calls one instance serves before it is replaced by a new one, which
+    /// bounds how much a guest can accumulate (leaks, fragmentation) in a live instance.
+    pub warm_max_uses: u64,
 }
 
 impl Default for Limits {
@@ -45,6 +52,8 @@ impl Default for Limits {
             kv_key_bytes: 256,
             log_message_bytes: 4096,
             result_json_bytes: 4 << 20,
+            warm_pool_size: 4,
+            warm_max_uses: 10_000,
         }
     }
 }

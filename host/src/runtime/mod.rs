@@ -5,8 +5,9 @@
 //! interruption with a ticker that dies with it) and one linker (WASI p2 with every
 //! capability denied, plus `anya:host`). [`Runtime::load`] compiles a verified package
 //! once per digest (or reads the host's authenticated compile cache) and link-checks it,
-//! so a [`LoadedComponent`] always instantiates. [`Runtime::call`] runs each call in a
-//! fresh instance in a fresh store with the [`Limits`] in place; no wasmtime type appears
+//! so a [`LoadedComponent`] always instantiates. [`Runtime::call`] runs each call in the
+//! caller's [`CallMode`]: a fresh instance in a fresh store, or a live instance from the
+//! version's warm pool, with the [`Limits`] in place either way; no wasmtime type appears
 //! in this module's public signatures.
 
 mod cache;
@@ -21,6 +22,7 @@ mod limits;
 mod store;
 #[cfg(test)]
 mod tests;
+mod warm;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -36,10 +38,12 @@ pub use host_api::{KeyValue, MemoryKv};
 pub use limits::Limits;
 
 use crate::ids::{ComponentName, Digest};
+use crate::manifest::CallMode;
 use crate::package::VerifiedPackage;
 use cache::CodeCache;
 use error::chain;
 use store::StoreData;
+use warm::{IdleBudget, WarmPool};
 
 /// How to build a [`Runtime`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,20 +63,29 @@ impl RuntimeConfig {
     }
 }
 
-/// Who a call is for: the component's name (for logs) and its key-value namespace.
+/// Who a call is for: the component's name (for logs), its key-value namespace, and how
+/// the call runs.
 #[derive(Clone)]
 pub struct CallContext {
     pub component: ComponentName,
     pub kv: Arc<dyn KeyValue>,
+    /// A fresh instance for the call, or one from the version's warm pool.
+    pub mode: CallMode,
 }
 
 impl CallContext {
-    /// A context whose key-value data lives in memory only.
+    /// A context for fresh-mode calls whose key-value data lives in memory only.
     pub fn in_memory(component: ComponentName) -> Self {
         Self {
             component,
             kv: Arc::new(MemoryKv::new()),
+            mode: CallMode::Fresh,
         }
+    }
+
+    /// The same context, calling in `mode`.
+    pub fn with_mode(self, mode: CallMode) -> Self {
+        Self { mode, ..self }
     }
 }
 
@@ -85,6 +98,9 @@ pub struct Runtime {
     /// One entry per digest ever loaded; its lock makes concurrent loads of one digest
     /// compile once. Weak, so a component no one uses is freed.
     loaded: Mutex<HashMap<Digest, Arc<Mutex<Weak<LoadedComponent>>>>>,
+    /// Idle warm instances across every loaded version, capped at
+    /// [`engine::WARM_IDLE_MAX`].
+    warm_budget: Arc<IdleBudget>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -112,6 +128,7 @@ impl Runtime {
             cache,
             limits: Arc::new(config.limits),
             loaded: Mutex::new(HashMap::new()),
+            warm_budget: Arc::new(IdleBudget::new(engine::WARM_IDLE_MAX)),
         })
     }
 
@@ -163,6 +180,7 @@ impl Runtime {
             functions,
             exports,
             imports,
+            warm: WarmPool::new(Arc::clone(&self.warm_budget)),
         })
     }
 

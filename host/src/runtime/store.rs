@@ -1,9 +1,10 @@
-//! One call's `Store`: its data (a WASI context with every capability denied, the host
+//! A call's `Store`: its data (a WASI context with every capability denied, the host
 //! API context, the limiter) and its budget.
 //!
-//! Invariant: fuel, the epoch deadline and the limiter are set when the store is made,
+//! Invariants: fuel, the epoch deadline and the limiter are set when the store is made,
 //! before anything is instantiated in it (fuel and deadline both start at zero and would
-//! trap at once).
+//! trap at once). A store that outlives one call (warm mode) gets the caller's context
+//! and a whole new budget from [`prepare`] before every call.
 
 use std::sync::Arc;
 
@@ -11,12 +12,12 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::CallContext;
 use super::engine::deadline_ticks;
-use super::host_api::{HostCtx, KeyValue};
+use super::host_api::HostCtx;
 use super::limits::{Limits, Sandbox};
-use crate::ids::ComponentName;
 
-/// The data of one call's store.
+/// The data of a call's store (of one instance's, in warm mode).
 pub(super) struct StoreData {
     wasi: WasiCtx,
     table: ResourceTable,
@@ -45,27 +46,47 @@ fn denied_wasi() -> WasiCtx {
         .build()
 }
 
-/// A fresh store for one call into `component`, with its limits and budget in place.
+/// A new store for calls in `ctx`, with its limits and budget in place.
 pub(super) fn new_store(
     engine: &Engine,
-    component: ComponentName,
-    kv: Arc<dyn KeyValue>,
+    ctx: &CallContext,
     limits: &Arc<Limits>,
 ) -> wasmtime::Result<Store<StoreData>> {
     let data = StoreData {
         wasi: denied_wasi(),
         table: ResourceTable::new(),
         host: HostCtx {
-            component,
-            kv,
+            component: ctx.component.clone(),
+            kv: Arc::clone(&ctx.kv),
             limits: Arc::clone(limits),
         },
         sandbox: Sandbox::new(limits),
     };
     let mut store = Store::new(engine, data);
     store.limiter(|data| &mut data.sandbox);
+    store.epoch_deadline_trap();
+    refill(&mut store, limits)?;
+    Ok(store)
+}
+
+/// Readies a live store for the next call: the caller's context, and the whole budget of
+/// a fresh call (fuel, deadline from now, no limit hit on record).
+pub(super) fn prepare(
+    store: &mut Store<StoreData>,
+    ctx: &CallContext,
+    limits: &Limits,
+) -> wasmtime::Result<()> {
+    let data = store.data_mut();
+    if data.host.component != ctx.component {
+        data.host.component = ctx.component.clone();
+    }
+    data.host.kv = Arc::clone(&ctx.kv);
+    data.sandbox.hit = None;
+    refill(store, limits)
+}
+
+fn refill(store: &mut Store<StoreData>, limits: &Limits) -> wasmtime::Result<()> {
     store.set_fuel(limits.fuel)?;
     store.set_epoch_deadline(deadline_ticks(limits.deadline));
-    store.epoch_deadline_trap();
-    Ok(store)
+    Ok(())
 }

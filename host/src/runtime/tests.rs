@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::manifest::Manifest;
+use crate::manifest::{CallMode, Manifest};
 
 /// A component with an interface of small functions, a second interface that shares
 /// one name (for ambiguity) and a counter that shows whether instances are reused.
@@ -503,4 +503,228 @@ fn runtime_is_send_and_sync() {
     check::<Runtime>();
     check::<LoadedComponent>();
     check::<CallContext>();
+}
+
+fn warm_ctx() -> CallContext {
+    ctx().with_mode(CallMode::Warm)
+}
+
+/// The counter of the demo's warm instance after one more call.
+fn count(rt: &Runtime, loaded: &LoadedComponent, ctx: &CallContext) -> Value {
+    rt.call(loaded, ctx, "count", Value::Null).unwrap()
+}
+
+#[test]
+fn warm_calls_reuse_a_live_instance() {
+    let (_dir, rt, loaded) = demo(Limits::default());
+    let warm = warm_ctx();
+    assert_eq!(
+        loaded.warm_pool_idle(),
+        0,
+        "instances are made by the first call"
+    );
+    for expected in 1..=5 {
+        assert_eq!(count(&rt, &loaded, &warm), json!(expected));
+    }
+    assert_eq!(loaded.warm_pool_idle(), 1);
+    // Fresh calls on the same version stay isolated from the warm instance.
+    assert_eq!(count(&rt, &loaded, &ctx()), json!(1));
+    assert_eq!(count(&rt, &loaded, &warm), json!(6));
+}
+
+#[test]
+fn any_failure_inside_the_guest_recycles_the_warm_instance() {
+    let (_dir, rt, loaded) = demo(Limits {
+        fuel: 10_000_000,
+        memory_bytes: 1 << 20,
+        ..Limits::default()
+    });
+    let ctx = warm_ctx();
+    for failing in ["crash", "spin", "hog"] {
+        assert_eq!(count(&rt, &loaded, &ctx), json!(1), "before {failing}");
+        assert_eq!(count(&rt, &loaded, &ctx), json!(2), "before {failing}");
+        let err = rt.call(&loaded, &ctx, failing, Value::Null).unwrap_err();
+        match (failing, &err) {
+            ("crash", CallError::Trap { .. })
+            | ("spin", CallError::OutOfFuel { .. })
+            | ("hog", CallError::MemoryLimit { .. }) => {}
+            _ => panic!("{failing}: unexpected {err:?}"),
+        }
+        assert_eq!(
+            loaded.warm_pool_idle(),
+            0,
+            "{failing}: the instance was kept"
+        );
+    }
+    assert_eq!(count(&rt, &loaded, &ctx), json!(1));
+    // A call refused before it reaches the guest does not cost the instance.
+    assert!(matches!(
+        rt.call(&loaded, &ctx, "api.add", json!([1])),
+        Err(CallError::BadArguments { .. })
+    ));
+    assert_eq!(count(&rt, &loaded, &ctx), json!(2));
+}
+
+#[test]
+fn a_warm_instance_is_replaced_after_its_last_use() {
+    let (_dir, rt, loaded) = demo(Limits {
+        warm_max_uses: 3,
+        ..Limits::default()
+    });
+    let ctx = warm_ctx();
+    let counts: Vec<Value> = (0..7).map(|_| count(&rt, &loaded, &ctx)).collect();
+    assert_eq!(counts, [1, 2, 3, 1, 2, 3, 1].map(|n| json!(n)));
+}
+
+#[test]
+fn every_warm_call_gets_the_whole_fuel_budget() {
+    // Far too little fuel for a hundred calls, enough for one.
+    let (_dir, rt, loaded) = demo(Limits {
+        fuel: 200,
+        ..Limits::default()
+    });
+    let ctx = warm_ctx();
+    for expected in 1..=100 {
+        assert_eq!(count(&rt, &loaded, &ctx), json!(expected));
+    }
+    match rt.call(&loaded, &ctx, "spin", Value::Null) {
+        Err(CallError::OutOfFuel { fuel, .. }) => assert_eq!(fuel, 200),
+        other => panic!("expected out of fuel, got {other:?}"),
+    }
+    assert_eq!(count(&rt, &loaded, &ctx), json!(1));
+}
+
+#[test]
+fn the_deadline_of_a_warm_call_runs_from_the_call() {
+    let deadline = Duration::from_millis(100);
+    let (_dir, rt, loaded) = demo(Limits {
+        fuel: u64::MAX,
+        deadline,
+        ..Limits::default()
+    });
+    let ctx = warm_ctx();
+    assert_eq!(count(&rt, &loaded, &ctx), json!(1));
+    // The instance is older than its deadline now; the next call still has all of it.
+    std::thread::sleep(deadline * 2);
+    assert_eq!(count(&rt, &loaded, &ctx), json!(2));
+    let start = Instant::now();
+    match rt.call(&loaded, &ctx, "spin", Value::Null) {
+        Err(CallError::DeadlineExceeded { deadline: d, .. }) => assert_eq!(d, deadline),
+        other => panic!("expected a deadline error, got {other:?}"),
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= deadline && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(count(&rt, &loaded, &ctx), json!(1));
+}
+
+#[test]
+fn a_warm_instance_gets_each_callers_key_value_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Limits::default());
+    let loaded = rt.load(&package(HOST_USER, "host-user")).unwrap();
+    let a = warm_ctx();
+    let b = warm_ctx();
+    assert_eq!(rt.call(&loaded, &a, "put", json!(5)).unwrap(), json!(0));
+    assert_eq!(loaded.warm_pool_idle(), 1);
+    // The same live instance serves `b`, which must not see `a`'s data.
+    assert_eq!(
+        rt.call(&loaded, &b, "get-len", Value::Null).unwrap(),
+        json!(-1)
+    );
+    assert_eq!(
+        rt.call(&loaded, &a, "get-len", Value::Null).unwrap(),
+        json!(5)
+    );
+    assert_eq!(loaded.warm_pool_idle(), 1);
+    assert_eq!(b.kv.list_keys().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn concurrent_warm_calls_all_succeed_and_the_pool_stays_small() {
+    let (_dir, rt, loaded) = demo(Limits {
+        warm_pool_size: 2,
+        warm_max_uses: 50,
+        ..Limits::default()
+    });
+    let threads = 8;
+    let calls = 200;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (rt, loaded) = (&rt, &loaded);
+            s.spawn(move || {
+                let ctx = warm_ctx();
+                for i in 0..calls {
+                    let sum = rt.call(loaded, &ctx, "api.add", json!([t, i])).unwrap();
+                    assert_eq!(sum, json!(t + i));
+                    let n = count(rt, loaded, &ctx).as_u64().unwrap();
+                    // Each instance serves at most 50 calls, counting the `add`s.
+                    assert!((1..=50).contains(&n), "{n}");
+                }
+            });
+        }
+    });
+    let idle = loaded.warm_pool_idle();
+    assert!((1..=2).contains(&idle), "{idle}");
+    assert_eq!(rt.warm_budget.idle(), idle);
+}
+
+#[test]
+fn draining_drops_idle_instances_and_those_in_flight_on_return() {
+    let (_dir, rt, loaded) = demo(Limits::default());
+    let ctx = warm_ctx();
+    // Two instances: one taken out by hand (a call in flight), one made by a call.
+    let site = super::call::tests_site(&loaded, "count");
+    let checkout = loaded.warm.checkout();
+    assert!(checkout.instance.is_none());
+    let mut in_flight = rt.new_warm(&site, &ctx, checkout.generation).unwrap();
+    assert_eq!(count(&rt, &loaded, &ctx), json!(1));
+    assert_eq!(count(&rt, &loaded, &ctx), json!(2));
+    assert_eq!((loaded.warm_pool_idle(), rt.warm_budget.idle()), (1, 1));
+
+    assert_eq!(loaded.drain_warm_pool(), 1);
+    assert_eq!((loaded.warm_pool_idle(), rt.warm_budget.idle()), (0, 0));
+    in_flight.used();
+    loaded.warm.give_back(in_flight, rt.limits());
+    assert_eq!(
+        loaded.warm_pool_idle(),
+        0,
+        "an instance from before the drain came back"
+    );
+    // The pool works again afterwards, with new instances.
+    assert_eq!(count(&rt, &loaded, &ctx), json!(1));
+    assert_eq!(count(&rt, &loaded, &ctx), json!(2));
+    assert_eq!(loaded.warm_pool_idle(), 1);
+}
+
+#[test]
+fn dropping_a_version_drops_its_warm_pool() {
+    let (_dir, rt, loaded) = demo(Limits::default());
+    count(&rt, &loaded, &warm_ctx());
+    assert_eq!(rt.warm_budget.idle(), 1);
+    drop(loaded);
+    assert_eq!(rt.warm_budget.idle(), 0);
+}
+
+#[test]
+fn idle_instances_are_capped_across_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rt = runtime(dir.path(), Limits::default());
+    rt.warm_budget = Arc::new(warm::IdleBudget::new(1));
+    let a = rt.load(&package(DEMO, "demo")).unwrap();
+    let b = rt
+        .load(&package(&format!("{DEMO};; another digest\n"), "demo"))
+        .unwrap();
+    let ctx = warm_ctx();
+    assert_eq!(count(&rt, &a, &ctx), json!(1));
+    // `b` finds no room: its instance is dropped after the call, `a` keeps its own.
+    assert_eq!(count(&rt, &b, &ctx), json!(1));
+    assert_eq!(count(&rt, &b, &ctx), json!(1));
+    assert_eq!((a.warm_pool_idle(), b.warm_pool_idle()), (1, 0));
+    assert_eq!(count(&rt, &a, &ctx), json!(2));
+    a.drain_warm_pool();
+    assert_eq!(count(&rt, &b, &ctx), json!(1));
+    assert_eq!(count(&rt, &b, &ctx), json!(2));
 }

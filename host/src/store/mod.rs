@@ -7,6 +7,7 @@
 //!   cache/                      compiled code (owned by the runtime)
 //!   state.json                  see [`State`]
 //!   kv/<component>/             see [`KvNamespace`]
+//!   snapshots/<component>/<id>/ key-value snapshots of rollback points
 //!   journal.jsonl               see [`JournalEntry`]
 //!   anya.lock                   one writer at a time
 //! ```
@@ -17,6 +18,7 @@
 pub mod atomic;
 mod journal;
 mod kv;
+mod snapshot;
 mod state_file;
 
 use std::fs::{self, File, OpenOptions};
@@ -25,7 +27,10 @@ use std::path::{Path, PathBuf};
 
 pub use journal::JournalEntry;
 pub use kv::KvNamespace;
-pub use state_file::{ComponentState, STATE_FORMAT, State, VersionRecord};
+pub use state_file::{
+    Blocked, ComponentState, Lifecycle, PendingRestore, RollbackPoint, RollbackRecord,
+    STATE_FORMAT, State, VersionRecord,
+};
 
 use crate::ids::{ComponentName, Digest};
 use crate::package::VerifiedPackage;
@@ -124,6 +129,10 @@ impl Store {
             store.recover()?;
         }
         Ok(store)
+    }
+
+    pub fn access(&self) -> Access {
+        self.access
     }
 
     pub fn root(&self) -> &Path {
@@ -254,7 +263,7 @@ impl Store {
             atomic::remove_stale_tmp(&dir)
                 .map_err(|source| StoreError::Io { path: dir, source })?;
         }
-        Ok(())
+        self.recover_snapshots()
     }
 
     fn assert_writable(&self) {

@@ -1,8 +1,10 @@
-//! `state.json`: which version of each component is active, what came before it, and
-//! the highest version this host ever trusted.
+//! `state.json`: which version of each component is active and in what lifecycle state,
+//! the rollback points behind it, the highest version this host ever trusted, and the
+//! digests it refuses to run again.
 //!
-//! Invariant: every digest named here has a verified object in `objects/`, written
-//! before the state file that names it.
+//! Invariants: every digest named here has a verified object in `objects/`, written
+//! before the state file that names it; every snapshot named here exists under
+//! `snapshots/`, written before the state file that names it.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +24,11 @@ pub struct State {
     pub format: u32,
     #[serde(default)]
     pub components: BTreeMap<ComponentName, ComponentState>,
+    /// Key-value snapshots that must be restored before anything else happens: set while
+    /// an install runs `activate` (which may migrate the data) and while a rollback
+    /// restores the data. Found at start-up, one means the operation was interrupted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending_restores: BTreeMap<ComponentName, PendingRestore>,
 }
 
 impl Default for State {
@@ -29,6 +36,7 @@ impl Default for State {
         Self {
             format: STATE_FORMAT,
             components: BTreeMap::new(),
+            pending_restores: BTreeMap::new(),
         }
     }
 }
@@ -39,11 +47,20 @@ impl Default for State {
 pub struct ComponentState {
     /// The version that serves calls.
     pub active: VersionRecord,
+    /// Where the active version is in its lifecycle.
+    #[serde(default)]
+    pub status: Lifecycle,
     /// Versions that were active before, newest first: verified and run on this host.
     #[serde(default)]
-    pub previous: Vec<VersionRecord>,
+    pub rollback_points: Vec<RollbackPoint>,
     /// The highest version this host ever trusted: the registry can never install below it.
     pub watermark: Version,
+    /// Packages this host refuses to install again (they failed their trial).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocklist: Vec<Blocked>,
+    /// The last rollback, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rollback: Option<RollbackRecord>,
 }
 
 /// One version of a component as this host installed it.
@@ -57,4 +74,74 @@ pub struct VersionRecord {
     /// Installed below the watermark, or over a refusal, by an operator's `--force`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forced: bool,
+}
+
+/// staged → validating → trial → committed, or rolled back with a reason.
+///
+/// `Staged` and `Validating` happen before the state file names a version: the state file
+/// only ever records the two states a version can be in while it serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum Lifecycle {
+    /// Serving, watched: its failures are counted and a breach rolls it back.
+    Trial { until: Timestamp },
+    /// Serving, accepted.
+    #[default]
+    Committed,
+}
+
+/// A version this host can go back to without fetching, verifying anything new, or
+/// compiling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackPoint {
+    pub version: Version,
+    pub digest: Digest,
+    /// When it became active.
+    pub since: Timestamp,
+    /// When it stopped being active.
+    pub replaced_at: Timestamp,
+    /// Why it was replaced (`install of 1.1.0`, ...).
+    pub reason: String,
+    /// The id of its key-value snapshot under `snapshots/<component>/`, taken when it was
+    /// replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_snapshot: Option<String>,
+    /// The report of the validation that admitted the version that replaced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_report: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
+}
+
+/// A package this host will not install again without `--force`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blocked {
+    pub digest: Digest,
+    pub version: Version,
+    pub reason: String,
+    pub at: Timestamp,
+}
+
+/// A rollback that happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRecord {
+    pub from: Version,
+    pub to: Version,
+    pub reason: String,
+    pub at: Timestamp,
+    /// Decided by the host itself (a failed trial), not asked by an operator.
+    pub automatic: bool,
+}
+
+/// A key-value restore that must complete (see [`State::pending_restores`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingRestore {
+    /// The snapshot to restore.
+    pub snapshot: String,
+    /// What was in flight: `install 1.1.0`, `rollback to 1.0.0`.
+    pub operation: String,
 }

@@ -1,35 +1,26 @@
-//! `call`: run one exported function of the active version, with JSON in and out.
+//! `call`: run one exported function of the current version, with JSON in and out.
 
-use std::sync::Arc;
-
+use super::probation::is_guest_failure;
 use super::{UpdateError, UpdateManager};
 use crate::ids::ComponentName;
-use crate::runtime::CallContext;
 
 impl UpdateManager {
-    /// Calls `function` on the active version of `name`, in a fresh sandboxed instance.
+    /// Calls `function` on the current version of `name`. The call takes the slot's
+    /// current version once and runs wholly on it, whatever swap happens meanwhile.
     pub fn call(
         &self,
         name: &ComponentName,
         function: &str,
         args: serde_json::Value,
     ) -> Result<serde_json::Value, UpdateError> {
-        let state = self.store.load_state()?;
-        let component = state
-            .components
-            .get(name)
-            .ok_or_else(|| UpdateError::NotInstalled { name: name.clone() })?;
-        let package = self.load_installed(name, component.active.digest)?;
-        let loaded = self.runtime()?.load(&package)?;
-        let ctx = CallContext {
+        let serving = self.slot(name)?.current();
+        let ctx = self.serving_context(name, &serving.loaded);
+        let result = self.runtime()?.call(&serving.loaded, &ctx, function, args);
+        let failed = matches!(&result, Err(e) if is_guest_failure(e));
+        self.record_outcome(name, &serving, failed);
+        result.map_err(|source| UpdateError::Call {
             component: name.clone(),
-            kv: Arc::new(self.store.kv(name)),
-        };
-        self.runtime()?
-            .call(&loaded, &ctx, function, args)
-            .map_err(|source| UpdateError::Call {
-                component: name.clone(),
-                source,
-            })
+            source,
+        })
     }
 }

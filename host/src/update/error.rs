@@ -62,6 +62,14 @@ pub enum UpdateError {
         version: Version,
         kind: &'static str,
     },
+    #[error("{name} {version} is blocklisted on this host ({reason}); installing it needs --force")]
+    Blocklisted {
+        name: ComponentName,
+        version: Version,
+        reason: String,
+    },
+    #[error("{name} has no rollback point: no earlier version was verified and run on this host")]
+    NoRollbackPoint { name: ComponentName },
     #[error("{component}: lifecycle.{step} failed: {reason}")]
     Lifecycle {
         component: String,
@@ -81,11 +89,13 @@ impl UpdateError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Refused { .. } | Self::Mismatch { .. } | Self::WrongKind { .. } => 3,
-            Self::NotInstalled { .. } | Self::NotInRegistry { .. } => 4,
+            Self::NotInstalled { .. }
+            | Self::NotInRegistry { .. }
+            | Self::NoRollbackPoint { .. } => 4,
             Self::Registry(RegistryError::UnknownVersion { .. })
             | Self::Registry(RegistryError::UnknownComponent { .. }) => 4,
             Self::Registry(RegistryError::Package { .. } | RegistryError::Refused { .. }) => 3,
-            Self::BelowWatermark { .. } | Self::NotNewer { .. } => 5,
+            Self::BelowWatermark { .. } | Self::NotNewer { .. } | Self::Blocklisted { .. } => 5,
             Self::Store(StoreError::Locked { .. }) => 6,
             _ => 1,
         }

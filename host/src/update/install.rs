@@ -1,21 +1,30 @@
-//! `install`: fetch, verify, compile and link, activate, then commit in one state write.
+//! `install`: fetch, verify, compile and link, snapshot the key-value data, activate,
+//! commit in one state write, then swap the slot.
+//!
+//! Crash safety: the object and the snapshot are written before the state names them; a
+//! `pending_restores` entry is written before `activate` may migrate the data, so a crash
+//! before the commit write is undone at the next start (`recover`); the commit write is
+//! the single point where the new version becomes active.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
 
-use super::{UpdateError, UpdateManager};
+use super::{UpdateError, UpdateManager, crash};
 use crate::ids::{ComponentName, Digest};
 use crate::manifest::Kind;
 use crate::package::VerifiedPackage;
-use crate::runtime::{CallContext, LoadedComponent};
-use crate::store::{ComponentState, JournalEntry, VersionRecord};
+use crate::runtime::LoadedComponent;
+use crate::slot::Serving;
+use crate::store::{
+    ComponentState, JournalEntry, Lifecycle, PendingRestore, RollbackPoint, State, VersionRecord,
+};
 
 /// `lifecycle.activate`, called before a version takes traffic.
 pub(crate) const ACTIVATE: &str = "anya:extension/lifecycle#activate";
-/// `lifecycle.health`, called after activation.
+/// `lifecycle.health`, called after activation and during trial.
 pub(crate) const HEALTH: &str = "anya:extension/lifecycle#health";
 
 /// What `install` did.
@@ -28,21 +37,26 @@ pub struct InstallOutcome {
     pub previous: Option<Version>,
     /// The same package was already active: nothing changed.
     pub unchanged: bool,
-    /// Installed below the watermark or the active version by `--force`.
+    /// Installed below the watermark, over a blocklist entry, or not newer than the active
+    /// version, by `--force`.
     pub forced: bool,
+    /// Where the new version stands: trial or committed.
+    pub status: Lifecycle,
 }
 
 impl UpdateManager {
     /// Installs `name` at `version` (the newest in the registry when `None`).
     ///
-    /// Refuses a version below the watermark or not newer than the active one unless
-    /// `force`; a forced downgrade is recorded as such in the state and the journal.
+    /// Refuses a version below the watermark, not newer than the active one, or
+    /// blocklisted, unless `force`; a forced install is recorded as such in the state and
+    /// the journal.
     pub fn install(
         &self,
         name: &ComponentName,
         version: Option<&Version>,
         force: bool,
     ) -> Result<InstallOutcome, UpdateError> {
+        let _one_at_a_time = self.lock_operations();
         let version =
             match version {
                 Some(v) => v.clone(),
@@ -62,7 +76,7 @@ impl UpdateManager {
             });
         }
 
-        let mut state = self.store.load_state()?;
+        let state = self.store.load_state()?;
         let current = state.components.get(name);
         if let Some(c) = current
             && c.active.digest == package.digest()
@@ -74,76 +88,175 @@ impl UpdateManager {
                 previous: Some(c.active.version.clone()),
                 unchanged: true,
                 forced: false,
+                status: c.status.clone(),
             });
         }
-        let mut forced = false;
-        if let Some(c) = current {
-            if version < c.watermark {
-                if !force {
-                    return Err(UpdateError::BelowWatermark {
-                        name: name.clone(),
-                        version,
-                        watermark: c.watermark.clone(),
-                    });
-                }
-                forced = true;
-            } else if version <= c.active.version {
-                if !force {
-                    return Err(UpdateError::NotNewer {
-                        name: name.clone(),
-                        version,
-                        installed: c.active.version.clone(),
-                    });
-                }
-                forced = true;
-            }
-        }
-        let previous_version = current.map(|c| c.active.version.clone());
+        let forced = self.check_admissible(name, &version, package.digest(), current, force)?;
 
         // Compile and link before anything is written: a package that cannot run on this
         // host changes nothing.
         let loaded = self.runtime()?.load(&package)?;
-        self.activate(&package, &loaded, previous_version.as_ref())?;
-
-        let label = package.manifest().label();
         self.store.put_object(&package)?;
+        crash::point("install:after-object");
+        self.commit_install(state, package, loaded, forced)
+    }
+
+    /// Refuses what policy forbids; returns whether `force` was needed.
+    fn check_admissible(
+        &self,
+        name: &ComponentName,
+        version: &Version,
+        digest: Digest,
+        current: Option<&ComponentState>,
+        force: bool,
+    ) -> Result<bool, UpdateError> {
+        let Some(c) = current else { return Ok(false) };
+        let refusal = if let Some(blocked) = c.blocklist.iter().find(|b| b.digest == digest) {
+            Some(UpdateError::Blocklisted {
+                name: name.clone(),
+                version: version.clone(),
+                reason: blocked.reason.clone(),
+            })
+        } else if *version < c.watermark {
+            Some(UpdateError::BelowWatermark {
+                name: name.clone(),
+                version: version.clone(),
+                watermark: c.watermark.clone(),
+            })
+        } else if *version <= c.active.version {
+            Some(UpdateError::NotNewer {
+                name: name.clone(),
+                version: version.clone(),
+                installed: c.active.version.clone(),
+            })
+        } else {
+            None
+        };
+        match refusal {
+            Some(e) if !force => Err(e),
+            Some(_) => Ok(true),
+            None => Ok(false),
+        }
+    }
+
+    /// Snapshot, activate, commit, swap: the part of an install that changes the state.
+    fn commit_install(
+        &self,
+        mut state: State,
+        package: VerifiedPackage,
+        loaded: Arc<LoadedComponent>,
+        forced: bool,
+    ) -> Result<InstallOutcome, UpdateError> {
+        let name = package.manifest().name.clone();
+        let version = package.manifest().version.clone();
+        let previous = state.components.get(&name).map(|c| c.active.clone());
+
+        // From the snapshot to the swap, serving calls that touch the data wait: the old
+        // version must not write after the snapshot, nor read half-migrated data.
+        let gate = self.kv_gate(&name);
+        let _closed = gate.write().unwrap_or_else(PoisonError::into_inner);
+        let snapshot = self.store.take_kv_snapshot(&name)?;
+        crash::point("install:after-snapshot");
+        state.pending_restores.insert(
+            name.clone(),
+            PendingRestore {
+                snapshot: snapshot.clone(),
+                operation: format!("install of {name} {version}"),
+            },
+        );
+        self.store.save_state(&state)?;
+        crash::point("install:after-pending-state");
         self.store.journal(
             &JournalEntry::new(&self.options.actor, "install-started")
-                .component(name)
+                .component(&name)
                 .version(&version)
                 .digest(package.digest())
-                .detail(match &previous_version {
-                    Some(p) => format!("replacing {name} {p}"),
-                    None => format!("first install of {label}"),
+                .detail(match &previous {
+                    Some(p) => format!("replacing {name} {}", p.version),
+                    None => format!("first install of {name}"),
                 }),
         )?;
+
+        if let Err(e) = self.activate(&package, &loaded, previous.as_ref().map(|p| &p.version)) {
+            self.undo_install(&mut state, &name, &snapshot, &e)?;
+            return Err(e);
+        }
+        crash::point("install:after-activate");
+
+        let now = Timestamp::now();
+        let status = match &self.options.trial {
+            Some(trial) => Lifecycle::Trial {
+                until: now
+                    .checked_add(
+                        jiff::SignedDuration::try_from(trial.duration)
+                            .unwrap_or(jiff::SignedDuration::MAX),
+                    )
+                    .unwrap_or(Timestamp::MAX),
+            },
+            None => Lifecycle::Committed,
+        };
         let record = VersionRecord {
             version: version.clone(),
             digest: package.digest(),
-            since: Timestamp::now(),
+            since: now,
             forced,
         };
-        match state.components.get_mut(name) {
+        let mut discarded = Vec::new();
+        match state.components.get_mut(&name) {
             Some(c) => {
                 let old = std::mem::replace(&mut c.active, record);
-                c.previous.retain(|r| r.digest != package.digest());
-                c.previous.insert(0, old);
+                c.rollback_points.retain(|p| p.digest != package.digest());
+                c.rollback_points.insert(
+                    0,
+                    RollbackPoint {
+                        version: old.version,
+                        digest: old.digest,
+                        since: old.since,
+                        replaced_at: now,
+                        reason: format!("install of {version}"),
+                        kv_snapshot: Some(snapshot.clone()),
+                        validation_report: None,
+                        forced: old.forced,
+                    },
+                );
+                while c.rollback_points.len() > self.options.rollback_points.max(1) {
+                    discarded.extend(c.rollback_points.pop().and_then(|p| p.kv_snapshot));
+                }
+                c.status = status.clone();
                 if version > c.watermark {
                     c.watermark = version.clone();
                 }
             }
             None => {
+                discarded.push(snapshot.clone());
                 state.components.insert(
                     name.clone(),
                     ComponentState {
                         active: record,
-                        previous: Vec::new(),
+                        status: status.clone(),
+                        rollback_points: Vec::new(),
                         watermark: version.clone(),
+                        blocklist: Vec::new(),
+                        last_rollback: None,
                     },
                 );
             }
         }
+        state.pending_restores.remove(&name);
         self.store.save_state(&state)?;
+        crash::point("install:after-state");
+        for id in discarded {
+            self.store.delete_kv_snapshot(&name, &id)?;
+        }
+
+        if let Some(slot) = self.loaded_slot(&name) {
+            let on_trial = matches!(status, Lifecycle::Trial { .. });
+            let old = slot.swap(Serving::with_trial(loaded, on_trial));
+            // New calls go to the new version; idle warm instances of the old one go now,
+            // busy ones when their calls finish.
+            old.loaded.drain_warm_pool();
+        }
+        drop(_closed);
         self.store.journal(
             &JournalEntry::new(
                 &self.options.actor,
@@ -153,19 +266,45 @@ impl UpdateManager {
                     "installed"
                 },
             )
-            .component(name)
+            .component(&name)
             .version(&version)
-            .digest(package.digest()),
+            .digest(package.digest())
+            .detail(match &status {
+                Lifecycle::Trial { until } => format!("on trial until {until}"),
+                Lifecycle::Committed => "committed".into(),
+            }),
         )?;
+        crash::point("install:after-journal");
         tracing::info!(component = %name, %version, digest = %package.digest().short(), forced, "installed");
         Ok(InstallOutcome {
-            name: name.clone(),
+            name,
             version,
             digest: package.digest(),
-            previous: previous_version,
+            previous: previous.map(|p| p.version),
             unchanged: false,
             forced,
+            status,
         })
+    }
+
+    /// After a failed `activate`: put the data back as it was and forget the install.
+    fn undo_install(
+        &self,
+        state: &mut State,
+        name: &ComponentName,
+        snapshot: &str,
+        cause: &UpdateError,
+    ) -> Result<(), UpdateError> {
+        self.store.restore_kv_snapshot(name, snapshot)?;
+        state.pending_restores.remove(name);
+        self.store.save_state(state)?;
+        self.store.delete_kv_snapshot(name, snapshot)?;
+        self.store.journal(
+            &JournalEntry::new(&self.options.actor, "install-failed")
+                .component(name)
+                .detail(format!("{cause}; key-value data restored")),
+        )?;
+        Ok(())
     }
 
     /// Runs `lifecycle.activate(previous)` then `lifecycle.health()` on the candidate.
@@ -175,37 +314,51 @@ impl UpdateManager {
         loaded: &Arc<LoadedComponent>,
         previous: Option<&Version>,
     ) -> Result<(), UpdateError> {
-        let name = &package.manifest().name;
-        let ctx = CallContext {
-            component: name.clone(),
-            kv: Arc::new(self.store.kv(name)),
-        };
-        let rt = self.runtime()?;
+        let ctx = self.lifecycle_context(&package.manifest().name);
         let label = package.manifest().label();
-        let steps: [(&'static str, &str, serde_json::Value); 2] = [
-            (
-                "activate",
-                ACTIVATE,
-                serde_json::json!([previous.map(|v| v.to_string())]),
-            ),
-            ("health", HEALTH, serde_json::Value::Array(Vec::new())),
-        ];
-        for (step, function, args) in steps {
-            let answer =
-                rt.call(loaded, &ctx, function, args)
-                    .map_err(|e| UpdateError::Lifecycle {
-                        component: label.clone(),
-                        step,
-                        reason: e.to_string(),
-                    })?;
-            if let Some(err) = answer.get("err") {
-                return Err(UpdateError::Lifecycle {
-                    component: label.clone(),
-                    step,
-                    reason: err.as_str().map_or_else(|| err.to_string(), str::to_owned),
-                });
-            }
+        self.lifecycle_call(
+            &label,
+            loaded,
+            &ctx,
+            "activate",
+            ACTIVATE,
+            serde_json::json!([previous.map(|v| v.to_string())]),
+        )?;
+        self.lifecycle_call(
+            &label,
+            loaded,
+            &ctx,
+            "health",
+            HEALTH,
+            serde_json::Value::Array(Vec::new()),
+        )
+    }
+
+    /// One lifecycle call; a trap or an `err` answer is an error naming the step.
+    pub(super) fn lifecycle_call(
+        &self,
+        label: &str,
+        loaded: &LoadedComponent,
+        ctx: &crate::runtime::CallContext,
+        step: &'static str,
+        function: &str,
+        args: serde_json::Value,
+    ) -> Result<(), UpdateError> {
+        let answer = self
+            .runtime()?
+            .call(loaded, ctx, function, args)
+            .map_err(|e| UpdateError::Lifecycle {
+                component: label.to_owned(),
+                step,
+                reason: e.to_string(),
+            })?;
+        match answer.get("err") {
+            Some(err) => Err(UpdateError::Lifecycle {
+                component: label.to_owned(),
+                step,
+                reason: err.as_str().map_or_else(|| err.to_string(), str::to_owned),
+            }),
+            None => Ok(()),
         }
-        Ok(())
     }
 }

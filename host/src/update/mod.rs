@@ -1,40 +1,77 @@
 //! The update pipeline, the hub that calls the modules beneath it:
-//! fetch → verify → (classify) → compile + link → activate → commit.
+//! fetch → verify → compile + link → activate → swap → trial → commit, or roll back.
 //!
-//! [`UpdateManager`] owns an open state folder, the trust store, a registry and, made on
-//! first use, the runtime. Its operations live one per file: [`check`](UpdateManager::check),
-//! [`install`](UpdateManager::install), [`status`](UpdateManager::status),
-//! [`call`](UpdateManager::call).
+//! [`UpdateManager`] owns an open state folder, the trust store, a registry, the runtime
+//! (made on first use) and one [`Slot`] per component that has served a call. Its
+//! operations live one per file: [`check`](UpdateManager::check),
+//! [`install`](UpdateManager::install), [`rollback`](UpdateManager::rollback),
+//! trial accounting and [`commit`](UpdateManager::commit) (`probation`),
+//! [`status`](UpdateManager::status), [`call`](UpdateManager::call).
 //!
-//! Invariant: a failure at any step before the state file is written leaves the state
-//! folder as it was.
+//! Invariants: a failure at any step before the state file is written leaves the running
+//! version untouched; install, rollback and commit run one at a time; a call never waits
+//! for them.
 
 mod call;
 mod check;
+pub mod crash;
 mod error;
 mod install;
 mod kv_bridge;
+mod probation;
 mod publish;
+mod recover;
+mod rollback;
 mod status;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
 
 pub use check::{CheckProblem, CheckReport, UpdateInfo};
 pub use error::UpdateError;
 pub use install::InstallOutcome;
+pub use probation::{TrialEvent, is_guest_failure};
 pub use publish::publish;
+pub use rollback::RollbackOutcome;
 pub use status::{ComponentStatus, StatusReport};
 
-use crate::ids::ComponentName;
+use crate::ids::{ComponentName, Digest};
 use crate::package::{self, VerifiedPackage};
 use crate::registry::{Fetched, Registry};
-use crate::runtime::{Limits, Runtime, RuntimeConfig};
-use crate::store::Store;
+use crate::runtime::{CallContext, Limits, LoadedComponent, Runtime, RuntimeConfig};
+use crate::slot::{Serving, Slot};
+use crate::store::{Access, Store};
 use crate::trust::TrustStore;
 
 /// The default cap on a package's size.
 pub const DEFAULT_MAX_PACKAGE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How a freshly installed version is watched before it is committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialPolicy {
+    /// How long the trial lasts (the policy's `rollback_timeout_minutes`).
+    pub duration: Duration,
+    /// A share of failed calls above this breaches the trial.
+    pub max_failure_rate: f64,
+    /// The rate is judged only after this many calls.
+    pub min_calls: u64,
+    /// Roll back by itself on a breach (`auto_rollback_on_failure`); otherwise the breach
+    /// is only recorded.
+    pub auto_rollback: bool,
+}
+
+impl Default for TrialPolicy {
+    fn default() -> Self {
+        Self {
+            duration: Duration::from_secs(30 * 60),
+            max_failure_rate: 0.05,
+            min_calls: 20,
+            auto_rollback: true,
+        }
+    }
+}
 
 /// Settings of an [`UpdateManager`].
 #[derive(Debug, Clone)]
@@ -45,6 +82,13 @@ pub struct Options {
     pub limits: Limits,
     /// Who is asking, for the journal: `cli uid=1000`, `scheduler`.
     pub actor: String,
+    /// Watch new versions before committing them. `None` commits at once after the
+    /// post-install check: right for a one-shot CLI, through which no traffic flows.
+    pub trial: Option<TrialPolicy>,
+    /// How many rollback points are kept per component.
+    pub rollback_points: usize,
+    /// How often a rollback whose state write fails is retried.
+    pub max_rollback_attempts: u32,
 }
 
 impl Default for Options {
@@ -53,6 +97,9 @@ impl Default for Options {
             max_package_bytes: DEFAULT_MAX_PACKAGE_BYTES,
             limits: Limits::default(),
             actor: "library".into(),
+            trial: None,
+            rollback_points: 3,
+            max_rollback_attempts: 3,
         }
     }
 }
@@ -64,22 +111,37 @@ pub struct UpdateManager {
     registry: Box<dyn Registry>,
     runtime: OnceLock<Arc<Runtime>>,
     options: Options,
+    slots: RwLock<HashMap<ComponentName, Arc<Slot>>>,
+    /// Per component: held for writing while its key-value data is snapshotted, migrated
+    /// or restored (see `kv_bridge`).
+    kv_gates: Mutex<HashMap<ComponentName, Arc<RwLock<()>>>>,
+    /// Install, rollback and commit run one at a time.
+    operations: Mutex<()>,
 }
 
 impl UpdateManager {
+    /// Builds the pipeline. With write access, first completes or undoes whatever an
+    /// interrupted process left in flight (see `recover`).
     pub fn new(
         store: Store,
         trust: TrustStore,
         registry: Box<dyn Registry>,
         options: Options,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, UpdateError> {
+        let manager = Self {
             store,
             trust,
             registry,
             runtime: OnceLock::new(),
             options,
+            slots: RwLock::new(HashMap::new()),
+            kv_gates: Mutex::new(HashMap::new()),
+            operations: Mutex::new(()),
+        };
+        if manager.store.access() == Access::Write {
+            manager.recover()?;
         }
+        Ok(manager)
     }
 
     pub fn store(&self) -> &Store {
@@ -94,6 +156,10 @@ impl UpdateManager {
         &self.trust
     }
 
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
     /// The runtime, made on first use (building the engine is not free, and `check`,
     /// `list` and `status` never need it).
     pub fn runtime(&self) -> Result<&Arc<Runtime>, UpdateError> {
@@ -105,6 +171,79 @@ impl UpdateManager {
             limits: self.options.limits.clone(),
         })?;
         Ok(self.runtime.get_or_init(|| Arc::new(rt)))
+    }
+
+    fn lock_operations(&self) -> MutexGuard<'_, ()> {
+        self.operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The slot of `name` if it has been loaded in this process.
+    pub fn loaded_slot(&self, name: &ComponentName) -> Option<Arc<Slot>> {
+        self.slots
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// The slot of `name`, loading its active version (from the compile cache) on first
+    /// use.
+    pub fn slot(&self, name: &ComponentName) -> Result<Arc<Slot>, UpdateError> {
+        if let Some(slot) = self.loaded_slot(name) {
+            return Ok(slot);
+        }
+        let state = self.store.load_state()?;
+        let component = state
+            .components
+            .get(name)
+            .ok_or_else(|| UpdateError::NotInstalled { name: name.clone() })?;
+        let serving = self.load_serving(name, component.active.digest)?;
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        Ok(Arc::clone(
+            slots
+                .entry(name.clone())
+                .or_insert_with(|| Arc::new(Slot::new(serving))),
+        ))
+    }
+
+    /// Loads an installed version, verified again and compiled (or from the cache).
+    fn load_serving(
+        &self,
+        name: &ComponentName,
+        digest: Digest,
+    ) -> Result<Arc<Serving>, UpdateError> {
+        let package = self.load_installed(name, digest)?;
+        Ok(Serving::new(self.runtime()?.load(&package)?))
+    }
+
+    /// The gate of `name`'s key-value data.
+    fn kv_gate(&self, name: &ComponentName) -> Arc<RwLock<()>> {
+        let mut gates = self.kv_gates.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(gates.entry(name.clone()).or_default())
+    }
+
+    /// The context of a serving call to `name`: its gated key-value data and call mode.
+    fn serving_context(&self, name: &ComponentName, loaded: &LoadedComponent) -> CallContext {
+        CallContext {
+            component: name.clone(),
+            kv: Arc::new(kv_bridge::GatedKv {
+                namespace: self.store.kv(name),
+                gate: self.kv_gate(name),
+            }),
+            mode: loaded.manifest().call_mode,
+        }
+    }
+
+    /// The context of a lifecycle call made while the gate is held: ungated data, and a
+    /// fresh instance (a lifecycle call must not leave state in a warm instance).
+    fn lifecycle_context(&self, name: &ComponentName) -> CallContext {
+        CallContext {
+            component: name.clone(),
+            kv: Arc::new(self.store.kv(name)),
+            mode: crate::manifest::CallMode::Fresh,
+        }
     }
 
     /// Fetches `name` `version` from the registry and verifies it: the signature, the
@@ -139,7 +278,7 @@ impl UpdateManager {
     fn load_installed(
         &self,
         name: &ComponentName,
-        digest: crate::ids::Digest,
+        digest: Digest,
     ) -> Result<VerifiedPackage, UpdateError> {
         let path: PathBuf = self.store.object_path(digest);
         let bytes = self.store.read_object(digest)?;

@@ -1,4 +1,5 @@
-//! `status` and `list`: what is installed, and what the registry offers.
+//! `status` and `list`: what is installed, in what state, what it can go back to, and
+//! what the registry offers.
 
 use jiff::Timestamp;
 use semver::Version;
@@ -6,24 +7,32 @@ use serde::Serialize;
 
 use super::{UpdateError, UpdateManager};
 use crate::ids::{ComponentName, Digest};
-use crate::store::VersionRecord;
+use crate::slot::CallCounts;
+use crate::store::{Blocked, Lifecycle, RollbackPoint, RollbackRecord};
 
 /// One installed component, as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ComponentStatus {
     pub name: ComponentName,
     pub version: Version,
     pub digest: Digest,
     pub since: Timestamp,
+    /// Trial (until when) or committed.
+    pub status: Lifecycle,
     pub watermark: Version,
-    /// Earlier versions this host verified and ran, newest first.
-    pub previous: Vec<VersionRecord>,
+    /// Versions this host verified and ran, newest first: where `rollback` goes.
+    pub rollback_points: Vec<RollbackPoint>,
+    pub blocklist: Vec<Blocked>,
+    /// The last rollback and why.
+    pub last_rollback: Option<RollbackRecord>,
+    /// Calls served by the current version in this process, if it served any.
+    pub calls: Option<CallCounts>,
     /// The newest version in the registry, if the registry holds the component.
     pub latest_in_registry: Option<Version>,
 }
 
 /// Everything `status` shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StatusReport {
     pub components: Vec<ComponentStatus>,
     /// Components the registry offers that are not installed.
@@ -41,8 +50,12 @@ impl UpdateManager {
                 version: c.active.version.clone(),
                 digest: c.active.digest,
                 since: c.active.since,
+                status: c.status.clone(),
                 watermark: c.watermark.clone(),
-                previous: c.previous.clone(),
+                rollback_points: c.rollback_points.clone(),
+                blocklist: c.blocklist.clone(),
+                last_rollback: c.last_rollback.clone(),
+                calls: self.loaded_slot(name).map(|s| s.current().counts()),
                 latest_in_registry: self.registry.versions(name)?.pop(),
             });
         }

@@ -72,7 +72,7 @@ impl Global {
                 actor: actor(),
                 ..Options::default()
             },
-        ))
+        )?)
     }
 }
 

@@ -55,6 +55,8 @@ enum Command {
     List(commands::list::List),
     /// Install a component from the registry (the newest version by default).
     Install(commands::install::Install),
+    /// Go back to the previous version (a rollback point), at once and audited.
+    Rollback(commands::rollback::Rollback),
     /// Show installed components, their versions and history.
     Status(commands::status::Status),
     /// Call an exported function of an installed component, with JSON arguments.
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Check(c) => c.execute(&cli.global),
         Command::List(c) => c.execute(&cli.global),
         Command::Install(c) => c.execute(&cli.global),
+        Command::Rollback(c) => c.execute(&cli.global),
         Command::Status(c) => c.execute(&cli.global),
         Command::Call(c) => c.execute(&cli.global),
     };

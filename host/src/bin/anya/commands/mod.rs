@@ -7,6 +7,7 @@ pub mod install;
 pub mod key;
 pub mod list;
 pub mod publish;
+pub mod rollback;
 pub mod sign;
 pub mod status;
 pub mod trust;

@@ -1,0 +1,120 @@
+//! Start-up recovery: whatever an interrupted process left in flight is completed or
+//! undone before anything else happens, and the journal says so.
+//!
+//! - a pending key-value restore (an install stopped before its commit, or a rollback
+//!   stopped after it) is run to the end;
+//! - a version still on trial comes back as the previous one (the A/B "boot counting"
+//!   idea: a trial that was not committed while the host ran is not trusted after it);
+//! - an install whose commit was written but not journaled is journaled;
+//! - snapshots that no state names are deleted.
+
+use super::{UpdateError, UpdateManager};
+use crate::store::{JournalEntry, Lifecycle};
+
+impl UpdateManager {
+    pub(super) fn recover(&self) -> Result<(), UpdateError> {
+        let mut state = self.store.load_state()?;
+        let pending = std::mem::take(&mut state.pending_restores);
+        for (name, restore) in &pending {
+            self.store.restore_kv_snapshot(name, &restore.snapshot)?;
+            let kept = state.components.get(name).is_some_and(|c| {
+                c.rollback_points
+                    .iter()
+                    .any(|p| p.kv_snapshot.as_ref() == Some(&restore.snapshot))
+            });
+            self.store.save_state(&state)?;
+            if !kept {
+                self.store.delete_kv_snapshot(name, &restore.snapshot)?;
+            }
+            let active = state
+                .components
+                .get(name)
+                .map(|c| c.active.version.to_string());
+            self.store.journal(
+                &JournalEntry::new("anya (recovery)", "recovered")
+                    .component(name)
+                    .detail(format!(
+                        "{} was interrupted; key-value data restored; active: {}",
+                        restore.operation,
+                        active.as_deref().unwrap_or("none")
+                    )),
+            )?;
+        }
+
+        let on_trial: Vec<_> = state
+            .components
+            .iter()
+            .filter(|(_, c)| {
+                matches!(c.status, Lifecycle::Trial { .. }) && !c.rollback_points.is_empty()
+            })
+            .map(|(name, c)| (name.clone(), c.active.version.clone()))
+            .collect();
+        for (name, version) in on_trial {
+            self.rollback_locked(
+                &name,
+                &format!("{name} {version} was still on trial when the host stopped"),
+                false,
+            )?;
+        }
+        // A first install on trial has nothing to go back to: it is committed.
+        let mut state = self.store.load_state()?;
+        let mut changed = false;
+        for c in state.components.values_mut() {
+            if matches!(c.status, Lifecycle::Trial { .. }) {
+                c.status = Lifecycle::Committed;
+                changed = true;
+            }
+        }
+        if changed {
+            self.store.save_state(&state)?;
+        }
+
+        self.journal_unrecorded_installs(&state)?;
+        self.delete_orphan_snapshots(&state)
+    }
+
+    /// An install whose state write happened but whose `installed` entry did not.
+    fn journal_unrecorded_installs(&self, state: &crate::store::State) -> Result<(), UpdateError> {
+        let journal = self.store.read_journal()?;
+        for (name, c) in &state.components {
+            let last = journal
+                .iter()
+                .rev()
+                .find(|e| e.component.as_ref() == Some(name) && e.action != "recovered");
+            if let Some(entry) = last
+                && entry.action == "install-started"
+                && entry.digest == Some(c.active.digest)
+            {
+                self.store.journal(
+                    &JournalEntry::new("anya (recovery)", "installed")
+                        .component(name)
+                        .version(&c.active.version)
+                        .digest(c.active.digest)
+                        .detail(
+                            "the install was committed; its journal entry is written at recovery",
+                        ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_orphan_snapshots(&self, state: &crate::store::State) -> Result<(), UpdateError> {
+        for (name, c) in &state.components {
+            for id in self.store.kv_snapshot_ids(name)? {
+                let named = c
+                    .rollback_points
+                    .iter()
+                    .any(|p| p.kv_snapshot.as_deref() == Some(&id))
+                    || state
+                        .pending_restores
+                        .get(name)
+                        .is_some_and(|p| p.snapshot == id);
+                if !named {
+                    self.store.delete_kv_snapshot(name, &id)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+//! `rollback`: make the previous version current again, at once, without fetching,
+//! verifying anything new, or compiling (the previous version is still loaded, or comes
+//! back from the compile cache), and put its key-value data back.
+//!
+//! Order: close the data gate → swap the slot (from here the previous version serves) →
+//! commit the state with a pending restore → restore the data → open the gate → clear the
+//! pending restore. A crash after the commit write is completed by `recover`; a crash
+//! before it leaves the state as it was.
+
+use std::sync::{Arc, PoisonError};
+
+use jiff::Timestamp;
+use semver::Version;
+use serde::Serialize;
+
+use super::{UpdateError, UpdateManager, crash};
+use crate::ids::{ComponentName, Digest};
+use crate::store::{
+    Blocked, JournalEntry, Lifecycle, PendingRestore, RollbackRecord, VersionRecord,
+};
+
+/// What `rollback` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollbackOutcome {
+    pub name: ComponentName,
+    pub from: Version,
+    pub to: Version,
+    pub digest: Digest,
+    pub reason: String,
+    /// The version rolled back from is refused from now on (a failed trial).
+    pub blocklisted: bool,
+}
+
+impl UpdateManager {
+    /// Goes back to the newest rollback point of `name`: a version this host verified and
+    /// ran. An operator's rollback (`automatic == false`) is audited; an automatic one (a
+    /// failed trial) also blocklists the version it leaves.
+    pub fn rollback(
+        &self,
+        name: &ComponentName,
+        reason: &str,
+        automatic: bool,
+    ) -> Result<RollbackOutcome, UpdateError> {
+        let _one_at_a_time = self.lock_operations();
+        self.rollback_locked(name, reason, automatic)
+    }
+
+    pub(super) fn rollback_locked(
+        &self,
+        name: &ComponentName,
+        reason: &str,
+        automatic: bool,
+    ) -> Result<RollbackOutcome, UpdateError> {
+        let mut state = self.store.load_state()?;
+        let component = state
+            .components
+            .get(name)
+            .ok_or_else(|| UpdateError::NotInstalled { name: name.clone() })?;
+        let target = component
+            .rollback_points
+            .first()
+            .cloned()
+            .ok_or_else(|| UpdateError::NoRollbackPoint { name: name.clone() })?;
+        let from = component.active.clone();
+
+        // The target is still loaded in the slot (instant), or comes back from the cache.
+        let slot = self.loaded_slot(name);
+        let serving = match slot.as_ref().and_then(|s| s.previous()) {
+            Some(previous) if previous.loaded.digest() == target.digest => previous,
+            _ => self.load_serving(name, target.digest)?,
+        };
+
+        let gate = self.kv_gate(name);
+        let closed = gate.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = &slot {
+            let failed = slot.roll_back_to(Arc::clone(&serving));
+            failed.loaded.drain_warm_pool();
+        }
+        let now = Timestamp::now();
+        let c = state.components.get_mut(name).expect("checked above");
+        c.rollback_points.remove(0);
+        c.active = VersionRecord {
+            version: target.version.clone(),
+            digest: target.digest,
+            since: now,
+            forced: target.forced,
+        };
+        c.status = Lifecycle::Committed;
+        c.last_rollback = Some(RollbackRecord {
+            from: from.version.clone(),
+            to: target.version.clone(),
+            reason: reason.to_owned(),
+            at: now,
+            automatic,
+        });
+        if automatic && !c.blocklist.iter().any(|b| b.digest == from.digest) {
+            c.blocklist.push(Blocked {
+                digest: from.digest,
+                version: from.version.clone(),
+                reason: reason.to_owned(),
+                at: now,
+            });
+        }
+        if let Some(snapshot) = &target.kv_snapshot {
+            state.pending_restores.insert(
+                name.clone(),
+                PendingRestore {
+                    snapshot: snapshot.clone(),
+                    operation: format!("rollback of {name} to {}", target.version),
+                },
+            );
+        }
+        self.save_state_retrying(&state)?;
+        crash::point("rollback:after-state");
+        if let Some(snapshot) = &target.kv_snapshot {
+            self.store.restore_kv_snapshot(name, snapshot)?;
+            crash::point("rollback:after-kv-restore");
+        }
+        drop(closed);
+        if let Some(snapshot) = &target.kv_snapshot {
+            state.pending_restores.remove(name);
+            self.save_state_retrying(&state)?;
+            self.store.delete_kv_snapshot(name, snapshot)?;
+        }
+        crash::point("rollback:after-cleanup");
+        self.store.journal(
+            &JournalEntry::new(
+                if automatic {
+                    "anya (trial)"
+                } else {
+                    self.options.actor.as_str()
+                },
+                if automatic {
+                    "rolled-back-automatically"
+                } else {
+                    "rolled-back"
+                },
+            )
+            .component(name)
+            .version(&target.version)
+            .digest(target.digest)
+            .detail(format!("from {}: {reason}", from.version)),
+        )?;
+        crash::point("rollback:after-journal");
+        tracing::warn!(component = %name, from = %from.version, to = %target.version, automatic, reason, "rolled back");
+        Ok(RollbackOutcome {
+            name: name.clone(),
+            from: from.version,
+            to: target.version,
+            digest: target.digest,
+            reason: reason.to_owned(),
+            blocklisted: automatic,
+        })
+    }
+
+    /// A rollback has already moved traffic; its state write is retried
+    /// (`max_rollback_attempts`) before giving up.
+    fn save_state_retrying(&self, state: &crate::store::State) -> Result<(), UpdateError> {
+        let attempts = self.options.max_rollback_attempts.max(1);
+        let mut last = None;
+        for attempt in 1..=attempts {
+            match self.store.save_state(state) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::error!(attempt, error = %e, "cannot record the rollback");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.expect("at least one attempt").into())
+    }
+}
