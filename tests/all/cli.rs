@@ -26,7 +26,7 @@ fn ok(out: std::process::Output) -> std::process::Output {
 fn developer_signs_and_publishes_operator_installs_and_calls() {
     let node = Node::new();
     node.write_trust("");
-    let dir = node.dir.path();
+    let dir = node.root();
     let stem = dir.join("keys/dev");
     let stem = stem.to_str().unwrap();
 

@@ -78,28 +78,44 @@ pub fn section_data(wasm: &[u8], name: &str) -> std::ops::Range<usize> {
 /// A temporary node: a state folder, a registry folder and a trust store trusting
 /// `key(1)` for every name.
 pub struct Node {
-    pub dir: tempfile::TempDir,
+    root: PathBuf,
+    /// Deletes the folder when the node is dropped (absent for [`Node::attach`]).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Node {
     pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let node = Self {
-            dir: tempfile::tempdir().unwrap(),
+            root: dir.path().to_owned(),
+            _dir: Some(dir),
         };
         node.write_trust(&trust_entry("test", &key(1), &["*"]));
         node
     }
 
+    /// The node another process made in `root` (which it keeps).
+    pub fn attach(root: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+            _dir: None,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
+        self.root.join("state")
     }
 
     pub fn registry(&self) -> PathBuf {
-        self.dir.path().join("registry")
+        self.root.join("registry")
     }
 
     pub fn trust_path(&self) -> PathBuf {
-        self.dir.path().join("trust.toml")
+        self.root.join("trust.toml")
     }
 
     pub fn write_trust(&self, text: &str) {

@@ -4,5 +4,7 @@ mod common;
 
 mod cache;
 mod cli;
+mod crash;
+mod hotswap;
 mod interop;
 mod refusals;

@@ -107,6 +107,7 @@ impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("limits", &self.limits)
+            .field("warm_idle", &self.warm_budget.idle())
             .finish_non_exhaustive()
     }
 }
