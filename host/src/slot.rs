@@ -5,8 +5,9 @@
 //! on it; a swap is one pointer store, so a call in flight when it happens finishes on the
 //! version it started on, and no call ever sees a half-swapped slot.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
@@ -84,11 +85,52 @@ impl CallCounts {
     }
 }
 
-/// The current and the previous version of one component.
+/// The current and the previous version of one component, and the gate that lets a
+/// swap wait for the calls in flight (a drain).
 #[derive(Debug)]
 pub struct Slot {
     current: ArcSwap<Serving>,
     previous: ArcSwapOption<Serving>,
+    gate: Mutex<Gate>,
+    gate_changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    /// New calls wait while a drain holds the gate.
+    closed: bool,
+    in_flight: u64,
+}
+
+/// A call in flight; dropping it ends the call.
+#[must_use = "the call is in flight until the ticket is dropped"]
+pub struct CallTicket<'a> {
+    slot: &'a Slot,
+}
+
+impl Drop for CallTicket<'_> {
+    fn drop(&mut self) {
+        let mut gate = self.slot.lock_gate();
+        gate.in_flight -= 1;
+        if gate.in_flight == 0 {
+            self.slot.gate_changed.notify_all();
+        }
+    }
+}
+
+/// A drain in progress: no new call starts until it is dropped.
+#[must_use = "new calls wait until the drain is dropped"]
+pub struct Drained<'a> {
+    slot: &'a Slot,
+    /// Calls still in flight when the drain stopped waiting (0 when it drained fully).
+    pub still_in_flight: u64,
+}
+
+impl Drop for Drained<'_> {
+    fn drop(&mut self) {
+        self.slot.lock_gate().closed = false;
+        self.slot.gate_changed.notify_all();
+    }
 }
 
 impl Slot {
@@ -96,6 +138,49 @@ impl Slot {
         Self {
             current: ArcSwap::new(current),
             previous: ArcSwapOption::empty(),
+            gate: Mutex::new(Gate::default()),
+            gate_changed: Condvar::new(),
+        }
+    }
+
+    fn lock_gate(&self) -> MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a call: waits while a drain holds the gate, then counts the call in flight
+    /// until the ticket drops. Take the version with [`Slot::current`] after this.
+    pub fn enter(&self) -> CallTicket<'_> {
+        let mut gate = self.lock_gate();
+        while gate.closed {
+            gate = self
+                .gate_changed
+                .wait(gate)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        gate.in_flight += 1;
+        CallTicket { slot: self }
+    }
+
+    /// Stops new calls from starting and waits up to `timeout` for the calls in flight to
+    /// finish. New calls wait (they do not fail) until the returned guard drops.
+    pub fn drain(&self, timeout: Duration) -> Drained<'_> {
+        let deadline = Instant::now() + timeout;
+        let mut gate = self.lock_gate();
+        gate.closed = true;
+        while gate.in_flight > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            gate = self
+                .gate_changed
+                .wait_timeout(gate, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Drained {
+            slot: self,
+            still_in_flight: gate.in_flight,
         }
     }
 

@@ -434,3 +434,57 @@ fn the_watermark_only_moves_down_by_an_audited_force() {
             .any(|e| e.action == "installed-forced" && e.version == Some(v("1.0.0")))
     );
 }
+
+#[test]
+fn a_drained_install_loses_no_write_made_during_the_migration() {
+    let node = Node::new();
+    node.publish(&FEE_ESTIMATOR_1_0_0);
+    node.publish(&FEE_ESTIMATOR_2_0_0);
+    let fees = name("fee-estimator");
+    let manager = Arc::new(node.manager_with(Options {
+        drain: Some(anya_host::update::DrainPolicy {
+            timeout: Duration::from_secs(5),
+            abort_on_timeout: true,
+        }),
+        ..Options::default()
+    }));
+    manager.install(&fees, Some(&v("1.0.0")), false).unwrap();
+    // Compile 2.0.0 ahead (held loaded), so the install below is all drain and migration.
+    let _compiled = serving_of(&node, &manager, &FEE_ESTIMATOR_2_0_0);
+    // One writer: `record` reads and rewrites the whole history, so two concurrent
+    // writers would race each other whatever the host does.
+    let installed = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (manager, installed) = (Arc::clone(&manager), Arc::clone(&installed));
+        std::thread::spawn(move || {
+            let mut written = 0;
+            let mut after = 0;
+            while after < 10 && written < 140 {
+                let answer = manager
+                    .call(&name("fee-estimator"), "record", json!(1))
+                    .unwrap();
+                assert_eq!(answer, json!({"ok": null}));
+                written += 1;
+                if installed.load(Ordering::Relaxed) {
+                    after += 1;
+                }
+            }
+            written
+        })
+    };
+    std::thread::sleep(Duration::from_millis(5));
+    manager.install(&fees, Some(&v("2.0.0")), false).unwrap();
+    installed.store(true, Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written < 140, "the writer finished before the install");
+    // Every write landed in the migrated data, none in the old format.
+    assert_eq!(history(&manager).as_array().unwrap().len(), written);
+    assert!(
+        manager
+            .store()
+            .kv(&fees)
+            .get(anya_fixtures::FEE_V1_HISTORY_KEY)
+            .unwrap()
+            .is_none()
+    );
+}

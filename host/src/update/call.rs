@@ -13,7 +13,9 @@ impl UpdateManager {
         function: &str,
         args: serde_json::Value,
     ) -> Result<serde_json::Value, UpdateError> {
-        let serving = self.slot(name)?.current();
+        let slot = self.slot(name)?;
+        let _in_flight = slot.enter();
+        let serving = slot.current();
         let ctx = self.serving_context(name, &serving.loaded);
         let result = self.runtime()?.call(&serving.loaded, &ctx, function, args);
         let failed = matches!(&result, Err(e) if is_guest_failure(e));

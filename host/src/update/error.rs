@@ -68,6 +68,16 @@ pub enum UpdateError {
         version: Version,
         reason: String,
     },
+    #[error(
+        "{name} {version}: {in_flight} calls were still in flight on the old version after \
+         {waited:?}; the install was aborted and nothing changed"
+    )]
+    DrainTimeout {
+        name: ComponentName,
+        version: Version,
+        in_flight: u64,
+        waited: std::time::Duration,
+    },
     #[error("{name} has no rollback point: no earlier version was verified and run on this host")]
     NoRollbackPoint { name: ComponentName },
     #[error("{component}: lifecycle.{step} failed: {reason}")]

@@ -151,6 +151,28 @@ impl UpdateManager {
         let version = package.manifest().version.clone();
         let previous = state.components.get(&name).map(|c| c.active.clone());
 
+        // An optional drain: new calls wait, calls in flight on the old version finish,
+        // before the migration runs.
+        let slot = self.loaded_slot(&name);
+        let _drained = match (&self.options.drain, &slot) {
+            (Some(drain), Some(slot)) => {
+                let drained = slot.drain(drain.timeout);
+                if drained.still_in_flight > 0 {
+                    if drain.abort_on_timeout {
+                        return Err(UpdateError::DrainTimeout {
+                            name: name.clone(),
+                            version: version.clone(),
+                            in_flight: drained.still_in_flight,
+                            waited: drain.timeout,
+                        });
+                    }
+                    tracing::warn!(component = %name, in_flight = drained.still_in_flight, "drain timed out; proceeding");
+                }
+                Some(drained)
+            }
+            _ => None,
+        };
+
         // From the snapshot to the swap, serving calls that touch the data wait: the old
         // version must not write after the snapshot, nor read half-migrated data.
         let gate = self.kv_gate(&name);
@@ -249,7 +271,7 @@ impl UpdateManager {
             self.store.delete_kv_snapshot(&name, &id)?;
         }
 
-        if let Some(slot) = self.loaded_slot(&name) {
+        if let Some(slot) = &slot {
             let on_trial = matches!(status, Lifecycle::Trial { .. });
             let old = slot.swap(Serving::with_trial(loaded, on_trial));
             // New calls go to the new version; idle warm instances of the old one go now,

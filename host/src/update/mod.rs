@@ -73,6 +73,18 @@ impl Default for TrialPolicy {
     }
 }
 
+/// Whether an install waits for the calls in flight on the old version to finish before
+/// the new version's `activate` (its migration) runs. While it waits, new calls wait too
+/// (they do not fail); they go to the new version once it is swapped in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrainPolicy {
+    /// The longest wait.
+    pub timeout: Duration,
+    /// When calls are still in flight after `timeout`: abort the install (nothing
+    /// changes) rather than proceed.
+    pub abort_on_timeout: bool,
+}
+
 /// Settings of an [`UpdateManager`].
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -85,6 +97,10 @@ pub struct Options {
     /// Watch new versions before committing them. `None` commits at once after the
     /// post-install check: right for a one-shot CLI, through which no traffic flows.
     pub trial: Option<TrialPolicy>,
+    /// Drain the old version before migrating (see [`DrainPolicy`]); `None` lets old
+    /// calls run on while the new version activates, and a write they make meanwhile can
+    /// be lost to the migration. Default: drain, up to 5 s, then proceed.
+    pub drain: Option<DrainPolicy>,
     /// How many rollback points are kept per component.
     pub rollback_points: usize,
     /// How often a rollback whose state write fails is retried.
@@ -98,6 +114,10 @@ impl Default for Options {
             limits: Limits::default(),
             actor: "library".into(),
             trial: None,
+            drain: Some(DrainPolicy {
+                timeout: Duration::from_secs(5),
+                abort_on_timeout: false,
+            }),
             rollback_points: 3,
             max_rollback_attempts: 3,
         }
