@@ -179,3 +179,56 @@ fn names_that_could_escape_a_folder_are_refused_before_any_lookup() {
     }
     assert_eq!(before, node.snapshot());
 }
+
+#[test]
+fn rollback_and_the_policy_file_through_the_cli() {
+    let node = Node::new();
+    node.publish(&anya_fixtures::BECH32_1_0_0);
+    node.publish(&anya_fixtures::BECH32_1_1_0);
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/update_policy.toml"
+    );
+    ok(node.anya(&["--policy", policy, "install", "bech32", "1.0.0"]));
+    ok(node.anya(&["--policy", policy, "install", "bech32"]));
+    let out = text(&ok(node.anya(&["--policy", policy, "rollback", "bech32"]))).0;
+    assert!(
+        out.contains("rolled back bech32 from 1.1.0 to 1.0.0"),
+        "{out}"
+    );
+    let taproot = "\"bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0\"";
+    let answer = json(&ok(
+        node.anya(&["--json", "call", "bech32", "decode", taproot])
+    ));
+    assert!(
+        answer.get("err").is_some(),
+        "1.0.0 does not serve: {answer}"
+    );
+    let status = json(&ok(node.anya(&["--json", "status"])));
+    let last = &status["components"][0]["last_rollback"];
+    assert_eq!(last["reason"], "requested by an operator", "{status}");
+    assert_eq!(last["automatic"], false);
+    // Nothing further back was ever run here.
+    let out = node.anya(&["rollback", "bech32"]);
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("no rollback point"),
+        "{:?}",
+        text(&out)
+    );
+
+    // A policy with a mistake is refused with its line and column, and nothing runs.
+    let bad = node.root().join("bad_policy.toml");
+    std::fs::write(
+        &bad,
+        "[rollback]\nrollback_timeout_minutes = 30\nsurprise = true\n",
+    )
+    .unwrap();
+    let out = node.anya(&["--policy", bad.to_str().unwrap(), "status"]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("bad_policy.toml") && stderr.contains("line 3"),
+        "{stderr}"
+    );
+}

@@ -15,6 +15,7 @@
 //! time per call of each and the ratios.
 
 use std::collections::BTreeMap;
+use std::hint::black_box;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use anya_host::manifest::{CallMode, Manifest};
 use anya_host::runtime::{CallContext, LoadedComponent, Runtime, RuntimeConfig};
 use anya_host::trust::TrustStore;
 use anya_host::{package, signature};
-use criterion::{Criterion, black_box};
+use criterion::Criterion;
 use serde_json::{Value, json};
 use wasmtime::component::{
     ComponentExportIndex, ComponentType, Instance, InstancePre, Lift, Linker, ResourceTable,

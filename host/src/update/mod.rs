@@ -105,6 +105,34 @@ pub struct Options {
     pub rollback_points: usize,
     /// How often a rollback whose state write fails is retried.
     pub max_rollback_attempts: u32,
+    /// Call modes that override the manifests' (the policy's `[components.NAME]
+    /// call_mode`).
+    pub call_modes: std::collections::BTreeMap<ComponentName, crate::manifest::CallMode>,
+}
+
+impl Options {
+    /// The settings the policy file gives: the trial from `[rollback]` (the trial lasts
+    /// `rollback_timeout_minutes`), how many rollback points are kept, how often a
+    /// rollback's state write is retried, and per-component call modes.
+    pub fn from_policy(policy: &crate::policy::Policy) -> Self {
+        let r = &policy.rollback;
+        Self {
+            trial: Some(TrialPolicy {
+                duration: r.rollback_timeout,
+                max_failure_rate: r.trial_failure_rate,
+                min_calls: r.trial_min_calls,
+                auto_rollback: r.auto_rollback_on_failure,
+            }),
+            rollback_points: r.rollback_points,
+            max_rollback_attempts: r.max_rollback_attempts,
+            call_modes: policy
+                .components
+                .iter()
+                .filter_map(|(name, o)| o.call_mode.map(|m| (name.clone(), m)))
+                .collect(),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Options {
@@ -120,6 +148,7 @@ impl Default for Options {
             }),
             rollback_points: 3,
             max_rollback_attempts: 3,
+            call_modes: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -252,7 +281,12 @@ impl UpdateManager {
                 namespace: self.store.kv(name),
                 gate: self.kv_gate(name),
             }),
-            mode: loaded.manifest().call_mode,
+            mode: self
+                .options
+                .call_modes
+                .get(name)
+                .copied()
+                .unwrap_or(loaded.manifest().call_mode),
         }
     }
 

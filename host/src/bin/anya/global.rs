@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use anya_host::policy::Policy;
 use anya_host::registry::DirRegistry;
 use anya_host::store::{Access, Store};
 use anya_host::trust::TrustStore;
@@ -22,6 +23,10 @@ pub struct Global {
     /// The trust store [default: STATE/trust.toml].
     #[arg(long, global = true, env = "ANYA_TRUST")]
     pub trust: Option<PathBuf>,
+    /// The update policy (update_policy.toml) [default: STATE/update_policy.toml, when
+    /// it exists].
+    #[arg(long, global = true, env = "ANYA_POLICY")]
+    pub policy: Option<PathBuf>,
     /// Print JSON for scripts instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -60,9 +65,33 @@ impl Global {
         })
     }
 
+    /// The policy, if one is given or the state folder has one.
+    pub fn policy(&self) -> Result<Option<Policy>> {
+        let path = match &self.policy {
+            Some(p) => p.clone(),
+            None => {
+                let default = self.state_dir().join("update_policy.toml");
+                if !default.exists() {
+                    return Ok(None);
+                }
+                default
+            }
+        };
+        Ok(Some(Policy::load(&path)?))
+    }
+
     /// Opens the state folder with `access` and builds the update pipeline over it.
+    ///
+    /// A one-shot command commits an install right after its post-install check: no
+    /// traffic flows through it to judge a trial by (the policy's trial settings apply
+    /// in a long-running host), and a trial left open would be rolled back by the next
+    /// command's start-up recovery.
     pub fn manager(&self, access: Access) -> Result<UpdateManager> {
         let trust = self.trust_store()?;
+        let options = match self.policy()? {
+            Some(policy) => Options::from_policy(&policy),
+            None => Options::default(),
+        };
         let store = Store::open(&self.state_dir(), access)?;
         Ok(UpdateManager::new(
             store,
@@ -70,7 +99,8 @@ impl Global {
             Box::new(self.registry()),
             Options {
                 actor: actor(),
-                ..Options::default()
+                trial: None,
+                ..options
             },
         )?)
     }
