@@ -4,6 +4,7 @@
 //! `signature`, `trust` and `package` are pure; `runtime` is the only module that names
 //! wasmtime; `update` is the hub that calls the modules beneath it.
 
+pub mod compat;
 pub mod ids;
 pub mod keys;
 pub mod manifest;

@@ -4,6 +4,7 @@ mod common;
 
 mod cache;
 mod cli;
+mod compat;
 mod crash;
 mod hotswap;
 mod interop;

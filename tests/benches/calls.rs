@@ -9,7 +9,9 @@
 //! instance cost). The bare side is what a host that names wasmtime itself would write: a
 //! pooling engine with wasmtime's defaults (no fuel, no epoch deadline, 4 GiB memory
 //! reservations that elide bounds checks), WASI p2 with a default context, and the
-//! `anya:host` imports stubbed (these two functions never call them).
+//! `anya:host` imports stubbed (these two functions never call them). In warm mode a third
+//! side, bare wasmtime with fuel and epoch interruption on (the checks Anya's sandbox
+//! compiles into the guest), separates the sandbox's cost from the call path's.
 //!
 //! Each ratio compares two benchmarks of one run; the table at the end prints the median
 //! time per call of each and the ratios.
@@ -115,6 +117,8 @@ impl WasiView for BareData {
 }
 
 struct Bare {
+    /// Fuel and epoch interruption on, like Anya's engine: the budget is reset per call.
+    metered: bool,
     engine: Engine,
     pre: InstancePre<BareData>,
     decode: ComponentExportIndex,
@@ -122,7 +126,9 @@ struct Bare {
 }
 
 impl Bare {
-    fn new() -> Self {
+    /// `metered`: fuel and epoch interruption, as Anya's engine has them (the guest's
+    /// code pays for both checks); the cost of the sandbox rather than of the call path.
+    fn new(metered: bool) -> Self {
         let mut pool = PoolingAllocationConfig::new();
         // Enough for a few live instances; wasmtime's default of 1000 reserves terabytes
         // of address space at its default 4 GiB per memory.
@@ -133,6 +139,8 @@ impl Bare {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
+            .consume_fuel(metered)
+            .epoch_interruption(metered)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).unwrap();
         let component =
@@ -146,6 +154,7 @@ impl Bare {
             component.get_export_index(Some(&iface), name).unwrap()
         };
         Self {
+            metered,
             decode: export(ADDRESS_IFACE, "decode"),
             health: export(LIFECYCLE_IFACE, "health"),
             engine,
@@ -154,13 +163,23 @@ impl Bare {
     }
 
     fn store(&self) -> Store<BareData> {
-        Store::new(
+        let mut store = Store::new(
             &self.engine,
             BareData {
                 wasi: WasiCtx::builder().build(),
                 table: ResourceTable::new(),
             },
-        )
+        );
+        self.refill(&mut store);
+        store
+    }
+
+    /// A metered store's budget for one more call (no-op otherwise).
+    fn refill(&self, store: &mut Store<BareData>) {
+        if self.metered {
+            store.set_fuel(1_000_000_000).unwrap();
+            store.set_epoch_deadline(1_000);
+        }
     }
 
     fn instance(&self, store: &mut Store<BareData>) -> Instance {
@@ -209,7 +228,7 @@ impl Samples {
     }
 }
 
-fn bench(c: &mut Criterion, samples: &Samples, anya: &Anya, bare: &Bare) {
+fn bench(c: &mut Criterion, samples: &Samples, anya: &Anya, bare: &Bare, metered: &Bare) {
     let fresh = Anya::ctx(CallMode::Fresh);
     let warm = Anya::ctx(CallMode::Warm);
 
@@ -246,7 +265,13 @@ fn bench(c: &mut Criterion, samples: &Samples, anya: &Anya, bare: &Bare) {
                 let mut store = bare.store();
                 let instance = bare.instance(&mut store);
                 let decode = bare.decode(&mut store, &instance);
-                black_box(decode.call(&mut store, (ADDRESS.to_owned(),)).unwrap());
+                black_box(
+                    decode
+                        .call(&mut store, (ADDRESS.to_owned(),))
+                        .unwrap()
+                        .0
+                        .unwrap(),
+                );
             })
         })
     });
@@ -263,7 +288,7 @@ fn bench(c: &mut Criterion, samples: &Samples, anya: &Anya, bare: &Bare) {
                 let mut store = bare.store();
                 let instance = bare.instance(&mut store);
                 let health = bare.health(&mut store, &instance);
-                black_box(health.call(&mut store, ()).unwrap());
+                health.call(&mut store, ()).unwrap().0.unwrap();
             })
         })
     });
@@ -284,7 +309,31 @@ fn bench(c: &mut Criterion, samples: &Samples, anya: &Anya, bare: &Bare) {
     group.bench_function("bare/decode", |b| {
         b.iter_custom(|n| {
             samples.time("warm/bare/decode", n, || {
-                black_box(decode.call(&mut store, (ADDRESS.to_owned(),)).unwrap());
+                black_box(
+                    decode
+                        .call(&mut store, (ADDRESS.to_owned(),))
+                        .unwrap()
+                        .0
+                        .unwrap(),
+                );
+            })
+        })
+    });
+    let mut m_store = metered.store();
+    let m_instance = metered.instance(&mut m_store);
+    let m_decode = metered.decode(&mut m_store, &m_instance);
+    let m_health = metered.health(&mut m_store, &m_instance);
+    group.bench_function("bare-metered/decode", |b| {
+        b.iter_custom(|n| {
+            samples.time("warm/bare-metered/decode", n, || {
+                metered.refill(&mut m_store);
+                black_box(
+                    m_decode
+                        .call(&mut m_store, (ADDRESS.to_owned(),))
+                        .unwrap()
+                        .0
+                        .unwrap(),
+                );
             })
         })
     });
@@ -298,32 +347,47 @@ fn bench(c: &mut Criterion, samples: &Samples, anya: &Anya, bare: &Bare) {
     group.bench_function("bare/health", |b| {
         b.iter_custom(|n| {
             samples.time("warm/bare/health", n, || {
-                black_box(health.call(&mut store, ()).unwrap());
+                health.call(&mut store, ()).unwrap().0.unwrap();
+            })
+        })
+    });
+    group.bench_function("bare-metered/health", |b| {
+        b.iter_custom(|n| {
+            samples.time("warm/bare-metered/health", n, || {
+                metered.refill(&mut m_store);
+                m_health.call(&mut m_store, ()).unwrap().0.unwrap();
             })
         })
     });
     group.finish();
 }
 
-/// The table of the run: Anya and bare medians per call, and their ratio.
+/// The table of the run: Anya and bare medians per call, and their ratio (and, in warm
+/// mode, against bare wasmtime with fuel and epoch interruption on, which leaves the cost
+/// of Anya's call path alone).
 fn report(samples: &Samples) {
     println!("\ncall overhead, median time per call (Anya / bare wasmtime):");
     println!(
-        "  {:<6} {:<8} {:>12} {:>12} {:>7}",
-        "mode", "function", "anya", "bare", "ratio"
+        "  {:<6} {:<8} {:>10} {:>10} {:>7} {:>13} {:>7}",
+        "mode", "function", "anya", "bare", "ratio", "bare-metered", "ratio"
     );
     for mode in ["fresh", "warm"] {
         for function in ["decode", "health"] {
             let anya = samples.median(&format!("{mode}/anya/{function}"));
             let bare = samples.median(&format!("{mode}/bare/{function}"));
-            if let (Some(anya), Some(bare)) = (anya, bare) {
-                println!(
-                    "  {mode:<6} {function:<8} {:>12} {:>12} {:>6.2}x",
-                    human(anya),
-                    human(bare),
-                    anya / bare
-                );
-            }
+            let metered = samples.median(&format!("{mode}/bare-metered/{function}"));
+            let (Some(anya), Some(bare)) = (anya, bare) else {
+                continue;
+            };
+            let metered = metered.map_or_else(String::new, |m| {
+                format!("{:>13} {:>6.2}x", human(m), anya / m)
+            });
+            println!(
+                "  {mode:<6} {function:<8} {:>10} {:>10} {:>6.2}x {metered}",
+                human(anya),
+                human(bare),
+                anya / bare
+            );
         }
     }
 }
@@ -339,13 +403,14 @@ fn human(ns: f64) -> String {
 fn main() {
     let samples = Samples::default();
     let anya = Anya::new();
-    let bare = Bare::new();
+    let bare = Bare::new(false);
+    let metered = Bare::new(true);
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50)
         .configure_from_args();
-    bench(&mut c, &samples, &anya, &bare);
+    bench(&mut c, &samples, &anya, &bare, &metered);
     c.final_summary();
     report(&samples);
 }

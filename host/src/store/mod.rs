@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 pub use journal::JournalEntry;
 pub use kv::KvNamespace;
 pub use state_file::{
-    Blocked, ComponentState, Lifecycle, PendingRestore, RollbackPoint, RollbackRecord,
+    Approval, Blocked, ComponentState, Lifecycle, PendingRestore, RollbackPoint, RollbackRecord,
     STATE_FORMAT, State, VersionRecord,
 };
 
@@ -53,6 +53,9 @@ pub enum StoreError {
     MissingObject { digest: Digest, path: PathBuf },
 }
 
+/// How long [`Store::open`] waits for a conflicting lock before it refuses.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Whether a [`Store`] may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -72,8 +75,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens `root`, taking the lock that `access` needs. Refuses at once if another
-    /// process holds a conflicting lock.
+    /// Opens `root`, taking the lock that `access` needs. Refuses if another process
+    /// still holds a conflicting lock after [`LOCK_WAIT`].
     pub fn open(root: &Path, access: Access) -> Result<Self, StoreError> {
         let io_err = |path: &Path| {
             let path = path.to_owned();
@@ -103,18 +106,27 @@ impl Store {
                 .truncate(false)
                 .open(&lock_path)
                 .map_err(io_err(&lock_path))?;
-            let locked = match access {
-                Access::Write => file.try_lock(),
-                Access::Read => file.try_lock_shared(),
-            };
-            match locked {
-                Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => {
-                    return Err(StoreError::Locked {
-                        path: root.to_owned(),
-                    });
+            // A conflicting lock is waited for briefly: another command may be just
+            // finishing, and a process being spawned holds a copy of every open file
+            // (and so of its lock) until it executes its program.
+            let deadline = std::time::Instant::now() + LOCK_WAIT;
+            loop {
+                let locked = match access {
+                    Access::Write => file.try_lock(),
+                    Access::Read => file.try_lock_shared(),
+                };
+                match locked {
+                    Ok(()) => break,
+                    Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                    Err(fs::TryLockError::WouldBlock) => {
+                        return Err(StoreError::Locked {
+                            path: root.to_owned(),
+                        });
+                    }
+                    Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
                 }
-                Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
             }
             Some(file)
         } else {

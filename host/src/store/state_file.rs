@@ -29,6 +29,10 @@ pub struct State {
     /// restores the data. Found at start-up, one means the operation was interrupted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pending_restores: BTreeMap<ComponentName, PendingRestore>,
+    /// Packages an operator allowed to import more than the version they replace (`anya
+    /// approve NAME VERSION`), per component.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approvals: BTreeMap<ComponentName, Vec<Approval>>,
 }
 
 impl Default for State {
@@ -37,6 +41,7 @@ impl Default for State {
             format: STATE_FORMAT,
             components: BTreeMap::new(),
             pending_restores: BTreeMap::new(),
+            approvals: BTreeMap::new(),
         }
     }
 }
@@ -144,4 +149,20 @@ pub struct PendingRestore {
     pub snapshot: String,
     /// What was in flight: `install 1.1.0`, `rollback to 1.0.0`.
     pub operation: String,
+}
+
+/// An operator's approval of one package's new imports (a capability escalation).
+///
+/// It is bound to the package's digest: another build of the same version, or the same
+/// package asking for still more, needs an approval of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    pub version: Version,
+    pub digest: Digest,
+    /// The interfaces approved (`wasi:filesystem/types`), without package versions.
+    pub imports: Vec<String>,
+    /// Who approved: `cli uid=1000`.
+    pub approved_by: String,
+    pub at: Timestamp,
 }

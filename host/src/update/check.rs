@@ -1,13 +1,17 @@
-//! `check`: which installed components have a newer verified version in the registry.
+//! `check`: which installed components have a newer verified version in the registry,
+//! what each declares, and what its WIT shows (see [`crate::compat`]).
 
 use semver::Version;
 use serde::Serialize;
 
 use super::{UpdateError, UpdateManager};
+use crate::compat::{self, Classification, ComputedType, WitDiff};
 use crate::ids::{ComponentName, Digest};
 use crate::manifest::{Bip, UpdateType};
+use crate::package::VerifiedPackage;
+use crate::store::{State, VersionRecord};
 
-/// One available update, as its signed manifest declares it.
+/// One available update: what its signed manifest declares beside what its WIT shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UpdateInfo {
     pub component: ComponentName,
@@ -22,6 +26,23 @@ pub struct UpdateInfo {
     pub rollback_supported: bool,
     pub digest: Digest,
     pub source: String,
+    /// What the WIT shows: breaking, feature or patch.
+    pub computed_type: ComputedType,
+    /// Each removed or changed export, with what changed.
+    pub breaking_reasons: Vec<String>,
+    /// Each added export.
+    pub added_exports: Vec<String>,
+    /// Interfaces the update imports and the running version does not (a capability
+    /// escalation).
+    pub capability_changes: Vec<String>,
+    /// It has capability changes no operator approved (`anya approve`): `install`
+    /// refuses it without `--force`, and it is never installed automatically.
+    pub held_for_approval: bool,
+    /// It breaks exports without a major version bump: `install` refuses it without
+    /// `--force`.
+    pub breaking_without_major: bool,
+    /// Where the manifest contradicts the WIT.
+    pub mismatches: Vec<String>,
 }
 
 /// A newer version that was found but cannot be offered, and why.
@@ -58,6 +79,23 @@ impl UpdateManager {
             for version in newer {
                 match self.fetch_verified(name, &version) {
                     Ok(package) => {
+                        let assessment = match self.assess(&component.active, &package) {
+                            Ok(a) => a,
+                            Err(e) => {
+                                report.problems.push(CheckProblem {
+                                    component: name.clone(),
+                                    version,
+                                    reason: e.to_string(),
+                                });
+                                continue;
+                            }
+                        };
+                        let held_for_approval = !assessment.diff.new_imports.is_empty()
+                            && !is_approved(&state, &package, &assessment.diff.new_imports);
+                        let Assessment {
+                            diff,
+                            classification,
+                        } = assessment;
                         let m = package.manifest();
                         let rollback_supported =
                             self.store.read_object(component.active.digest).is_ok();
@@ -72,6 +110,17 @@ impl UpdateManager {
                             rollback_supported,
                             digest: package.digest(),
                             source: self.registry.describe(),
+                            computed_type: classification.computed,
+                            breaking_reasons: diff
+                                .breaking
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect(),
+                            added_exports: diff.added,
+                            capability_changes: diff.new_imports,
+                            held_for_approval,
+                            breaking_without_major: classification.breaks_without_major(),
+                            mismatches: classification.mismatches,
                         });
                         break;
                     }
@@ -85,4 +134,59 @@ impl UpdateManager {
         }
         Ok(report)
     }
+}
+
+/// What a candidate changes in the running version's WIT, and how that weighs against its
+/// manifest.
+#[derive(Debug, Clone)]
+pub(super) struct Assessment {
+    pub diff: WitDiff,
+    pub classification: Classification,
+}
+
+impl UpdateManager {
+    /// Compares the candidate's WIT with the running version's (read back from the state
+    /// folder, its digest checked).
+    pub(super) fn assess(
+        &self,
+        running: &VersionRecord,
+        candidate: &VerifiedPackage,
+    ) -> Result<Assessment, UpdateError> {
+        let name = &candidate.manifest().name;
+        let running_bytes = self.store.read_object(running.digest)?;
+        let started = std::time::Instant::now();
+        let old = compat::decode(&running_bytes).map_err(|source| UpdateError::Wit {
+            component: format!("{name} {}", running.version),
+            source,
+        })?;
+        let new = compat::decode(candidate.bytes()).map_err(|source| UpdateError::Wit {
+            component: candidate.manifest().label(),
+            source,
+        })?;
+        let diff = compat::diff(&old, &new);
+        let classification = compat::classify(&diff, &running.version, candidate.manifest());
+        tracing::debug!(
+            component = %name,
+            from = %running.version,
+            to = %candidate.manifest().version,
+            computed = %classification.computed,
+            elapsed = ?started.elapsed(),
+            "classified"
+        );
+        Ok(Assessment {
+            diff,
+            classification,
+        })
+    }
+}
+
+/// Whether an operator approved exactly this package (its digest) for at least
+/// `imports`.
+pub(super) fn is_approved(state: &State, package: &VerifiedPackage, imports: &[String]) -> bool {
+    state
+        .approvals
+        .get(&package.manifest().name)
+        .into_iter()
+        .flatten()
+        .any(|a| a.digest == package.digest() && imports.iter().all(|i| a.imports.contains(i)))
 }

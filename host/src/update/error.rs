@@ -86,6 +86,49 @@ pub enum UpdateError {
         step: &'static str,
         reason: String,
     },
+    /// The candidate imports interfaces the running version did not: a capability
+    /// escalation, held until an operator approves it.
+    #[error(
+        "{name} {version} asks for capabilities the running version does not have ({}); \
+         it is held for approval: run `anya approve {name} {version}` or install with --force",
+        imports.join(", ")
+    )]
+    NeedsApproval {
+        name: ComponentName,
+        version: Version,
+        imports: Vec<String>,
+    },
+    /// The candidate's WIT breaks the running version's exports, without a major version
+    /// bump.
+    #[error(
+        "{name} {version} breaks the exports of {running} without a major version bump: {}; \
+         installing it needs --force",
+        breaking.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    BreakingWithoutMajor {
+        name: ComponentName,
+        version: Version,
+        running: Version,
+        /// Each export that broke (`anya:bitcoin/address.decode`) and what changed.
+        breaking: Box<[crate::compat::Breaking]>,
+    },
+    /// A component's WIT could not be read for the compatibility check.
+    #[error("{component}: {source}")]
+    Wit {
+        component: String,
+        #[source]
+        source: crate::compat::CompatError,
+    },
+    /// `approve` of a package that asks for nothing new.
+    #[error(
+        "{name} {version} imports nothing that the running {running} does not; there is \
+         nothing to approve"
+    )]
+    NothingToApprove {
+        name: ComponentName,
+        version: Version,
+        running: Version,
+    },
     #[error("{component}: {source}")]
     Call {
         component: ComponentName,
@@ -105,7 +148,12 @@ impl UpdateError {
             Self::Registry(RegistryError::UnknownVersion { .. })
             | Self::Registry(RegistryError::UnknownComponent { .. }) => 4,
             Self::Registry(RegistryError::Package { .. } | RegistryError::Refused { .. }) => 3,
-            Self::BelowWatermark { .. } | Self::NotNewer { .. } | Self::Blocklisted { .. } => 5,
+            Self::BelowWatermark { .. }
+            | Self::NotNewer { .. }
+            | Self::Blocklisted { .. }
+            | Self::NeedsApproval { .. }
+            | Self::BreakingWithoutMajor { .. } => 5,
+            Self::Wit { .. } => 3,
             Self::Store(StoreError::Locked { .. }) => 6,
             _ => 1,
         }

@@ -92,6 +92,7 @@ impl UpdateManager {
             });
         }
         let forced = self.check_admissible(name, &version, package.digest(), current, force)?;
+        let forced = self.check_compatible(&package, current, &state, force)? || forced;
 
         // Compile and link before anything is written: a package that cannot run on this
         // host changes nothing.

@@ -12,6 +12,7 @@
 //! version untouched; install, rollback and commit run one at a time; a call never waits
 //! for them.
 
+mod approve;
 mod call;
 mod check;
 pub mod crash;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
+pub use approve::ApproveOutcome;
 pub use check::{CheckProblem, CheckReport, UpdateInfo};
 pub use error::UpdateError;
 pub use install::InstallOutcome;

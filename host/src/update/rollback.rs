@@ -29,6 +29,9 @@ pub struct RollbackOutcome {
     pub reason: String,
     /// The version rolled back from is refused from now on (a failed trial).
     pub blocklisted: bool,
+    /// From the command to the previous version serving new calls (the swap); the rest of
+    /// the command (state writes, the key-value restore, the journal) comes after.
+    pub serving_after: std::time::Duration,
 }
 
 impl UpdateManager {
@@ -51,6 +54,7 @@ impl UpdateManager {
         reason: &str,
         automatic: bool,
     ) -> Result<RollbackOutcome, UpdateError> {
+        let started = std::time::Instant::now();
         let mut state = self.store.load_state()?;
         let component = state
             .components
@@ -76,6 +80,7 @@ impl UpdateManager {
             let failed = slot.roll_back_to(Arc::clone(&serving));
             failed.loaded.drain_warm_pool();
         }
+        let serving_after = started.elapsed();
         let now = Timestamp::now();
         let c = state.components.get_mut(name).expect("checked above");
         c.rollback_points.remove(0);
@@ -150,6 +155,7 @@ impl UpdateManager {
             digest: target.digest,
             reason: reason.to_owned(),
             blocklisted: automatic,
+            serving_after,
         })
     }
 

@@ -6,7 +6,8 @@
 //! - 2: usage error
 //! - 3: a package was refused (signature, trust, manifest, format)
 //! - 4: not found (component or version not installed / not in the registry)
-//! - 5: a downgrade that needs `--force`
+//! - 5: refused by policy without `--force` (a downgrade, a breaking change without a
+//!   major version bump, new capabilities not approved)
 //! - 6: the state folder is locked by another anya process
 //! - 100: `check` found updates (as `dnf check-update` does)
 
@@ -55,6 +56,8 @@ enum Command {
     List(commands::list::List),
     /// Install a component from the registry (the newest version by default).
     Install(commands::install::Install),
+    /// Approve an update's new capabilities (imports the running version lacks), audited.
+    Approve(commands::approve::Approve),
     /// Go back to the previous version (a rollback point), at once and audited.
     Rollback(commands::rollback::Rollback),
     /// Show installed components, their versions and history.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Check(c) => c.execute(&cli.global),
         Command::List(c) => c.execute(&cli.global),
         Command::Install(c) => c.execute(&cli.global),
+        Command::Approve(c) => c.execute(&cli.global),
         Command::Rollback(c) => c.execute(&cli.global),
         Command::Status(c) => c.execute(&cli.global),
         Command::Call(c) => c.execute(&cli.global),

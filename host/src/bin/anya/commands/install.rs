@@ -18,7 +18,9 @@ pub struct Install {
     name: String,
     /// The version [default: the newest in the registry].
     version: Option<String>,
-    /// Allow a downgrade (below the active version or the watermark); audited.
+    /// Allow what policy refuses: a downgrade (below the active version or the
+    /// watermark), a blocklisted package, a breaking change without a major version bump,
+    /// or new capabilities without `anya approve`. Audited in the journal.
     #[arg(long)]
     force: bool,
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand, each a struct with `execute`.
 
+pub mod approve;
 pub mod call;
 pub mod check;
 pub mod inspect;
