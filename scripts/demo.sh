@@ -47,3 +47,7 @@ show anya install bech32
 show anya call bech32 decode '"bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0"'
 show anya list
 show anya status
+
+step "roll back to 1.0.0 (no fetch, no verification of anything new, no compile) and show why"
+show anya rollback bech32 --reason "demo: going back"
+show anya status bech32
