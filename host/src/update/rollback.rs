@@ -147,7 +147,11 @@ impl UpdateManager {
             .detail(format!("from {}: {reason}", from.version)),
         )?;
         crash::point("rollback:after-journal");
-        tracing::warn!(component = %name, from = %from.version, to = %target.version, automatic, reason, "rolled back");
+        if automatic {
+            tracing::warn!(component = %name, from = %from.version, to = %target.version, reason, "rolled back by the host");
+        } else {
+            tracing::info!(component = %name, from = %from.version, to = %target.version, reason, "rolled back");
+        }
         Ok(RollbackOutcome {
             name: name.clone(),
             from: from.version,
