@@ -9,3 +9,4 @@ mod crash;
 mod hotswap;
 mod interop;
 mod refusals;
+mod validate;

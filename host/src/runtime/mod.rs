@@ -22,6 +22,7 @@ mod limits;
 mod store;
 #[cfg(test)]
 mod tests;
+mod validate;
 mod warm;
 
 use std::collections::HashMap;
@@ -36,6 +37,9 @@ pub use error::{CallError, RuntimeError};
 pub use exports::ExportedFunction;
 pub use host_api::{KeyValue, MemoryKv};
 pub use limits::Limits;
+pub use validate::{
+    CaseResult, FailureKind, LoadedValidator, MAX_CASES, ValidationReport,
+};
 
 use crate::ids::{ComponentName, Digest};
 use crate::manifest::CallMode;

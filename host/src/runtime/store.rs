@@ -23,6 +23,9 @@ pub(super) struct StoreData {
     table: ResourceTable,
     pub(super) host: HostCtx,
     pub(super) sandbox: Sandbox,
+    /// Validation runs only: the candidate's functions a validator's imports forward to,
+    /// by the position the validator's linker gave each import.
+    pub(super) forward: Vec<wasmtime::component::Func>,
 }
 
 impl WasiView for StoreData {
@@ -61,6 +64,7 @@ pub(super) fn new_store(
             limits: Arc::clone(limits),
         },
         sandbox: Sandbox::new(limits),
+        forward: Vec::new(),
     };
     let mut store = Store::new(engine, data);
     store.limiter(|data| &mut data.sandbox);

@@ -1,0 +1,55 @@
+//! The time to validate a candidate (`cargo bench -p anya-tests --bench validate`):
+//! `bech32` 1.1.0 against the BIP-173 and BIP-350 validators, warm (candidate and
+//! validators already loaded): each run is a new store, both instantiations, every case
+//! through the forwarded imports, and the answer copied out and checked.
+
+use std::sync::Arc;
+
+use anya_fixtures::{BECH32_1_1_0, BIP173_VECTORS, BIP350_VECTORS, Fixture};
+use anya_host::ids::ComponentName;
+use anya_host::keys::SecretKey;
+use anya_host::manifest::Manifest;
+use anya_host::package::{self, VerifiedPackage};
+use anya_host::runtime::{CallContext, LoadedValidator, Runtime, RuntimeConfig};
+use anya_host::signature;
+use anya_host::trust::TrustStore;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// `fixture` signed by a seeded key and verified against a trust store for that key.
+fn verified(fixture: &Fixture) -> VerifiedPackage {
+    let key = SecretKey::from_seed([1; 32]);
+    let trust = TrustStore::parse(&format!(
+        "[[key]]\nname = \"bench\"\npublic_key = \"{}\"\nmay_sign = [\"*\"]\n",
+        key.public().to_hex()
+    ))
+    .unwrap();
+    let manifest = Manifest::parse(&fixture.manifest_text()).unwrap();
+    let bytes = package::embed_manifest(&fixture.wasm_bytes(), &manifest).unwrap();
+    package::verify(signature::sign(&bytes, &key).unwrap(), &trust).unwrap()
+}
+
+fn validate(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeConfig::new(dir.path().join("cache"))).unwrap();
+    let candidate = runtime.load(&verified(&BECH32_1_1_0)).unwrap();
+    let validators: Vec<Arc<LoadedValidator>> = [BIP173_VECTORS, BIP350_VECTORS]
+        .iter()
+        .map(|f| runtime.load_validator(&verified(f)).unwrap())
+        .collect();
+    let ctx = CallContext::in_memory(ComponentName::parse("validation").unwrap());
+    for v in &validators {
+        let report = runtime.validate(&candidate, v, &ctx);
+        assert!(report.passed, "{report:?}");
+    }
+
+    c.bench_function("validate bech32 1.1.0 with bip173 + bip350 (warm)", |b| {
+        b.iter(|| {
+            for v in &validators {
+                assert!(runtime.validate(&candidate, v, &ctx).passed);
+            }
+        })
+    });
+}
+
+criterion_group!(benches, validate);
+criterion_main!(benches);
