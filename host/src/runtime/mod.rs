@@ -37,9 +37,7 @@ pub use error::{CallError, RuntimeError};
 pub use exports::ExportedFunction;
 pub use host_api::{KeyValue, MemoryKv};
 pub use limits::Limits;
-pub use validate::{
-    CaseResult, FailureKind, LoadedValidator, MAX_CASES, ValidationReport,
-};
+pub use validate::{CaseResult, FailureKind, LoadedValidator, MAX_CASES, ValidationReport};
 
 use crate::ids::{ComponentName, Digest};
 use crate::manifest::CallMode;
