@@ -26,7 +26,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::ids::{ComponentName, KeyId};
-use crate::keys::{PublicKey, SIGNATURE_KEY_ID_LEN};
+use crate::keys::PublicKey;
 
 /// The largest trust store file read, in bytes.
 pub const MAX_TRUST_STORE_LEN: u64 = 1024 * 1024;
@@ -293,17 +293,11 @@ impl TrustStore {
         self.keys.iter().find(|k| k.key_id() == *id)
     }
 
-    /// The trusted key a signature's `key_id` field names: the 12-byte id `wasmsign2` and
-    /// Anya write, or Anya's 8-byte [`KeyId`]. `None` for an empty or unknown id.
+    /// The trusted key a signature's `key_id` field names (it holds the key's [`KeyId`],
+    /// as Anya and `wasmsign2` write it). `None` for an empty or unknown id.
     pub fn by_signature_key_id(&self, key_id: &[u8]) -> Option<&TrustedKey> {
-        match key_id.len() {
-            SIGNATURE_KEY_ID_LEN => self
-                .keys
-                .iter()
-                .find(|k| k.key.signature_key_id().as_slice() == key_id),
-            8 => self.keys.iter().find(|k| k.key_id().as_bytes() == key_id),
-            _ => None,
-        }
+        let id = KeyId::from_bytes(key_id.try_into().ok()?);
+        self.get(&id)
     }
 
     /// Whether the trusted key `id` may sign `name` (false for an unknown key).

@@ -47,11 +47,25 @@ pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Resul
     result
 }
 
-/// Appends one line to `path` and fsyncs it (used for the journal).
+/// Appends one line to `path` and fsyncs it (used for the journal). A line torn by a
+/// crash mid-append is closed first, so it never swallows the new line.
 pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
     let existed = path.exists();
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-    let mut buf = Vec::with_capacity(line.len() + 1);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(path)?;
+    let len = file.metadata()?.len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        file.read_exact_at(&mut last, len - 1)?;
+    }
+    let mut buf = Vec::with_capacity(line.len() + 2);
+    if last[0] != b'\n' {
+        buf.push(b'\n');
+    }
     buf.extend_from_slice(line.as_bytes());
     buf.push(b'\n');
     file.write_all(&buf)?;

@@ -252,14 +252,34 @@ impl Store {
 
     /// Every journal entry, oldest first. A torn last line (a crash mid-append) is skipped.
     pub fn read_journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        self.read_journal_tail(u64::MAX)
+    }
+
+    /// The entries in the last `max_bytes` of the journal, oldest first: what start-up
+    /// needs, without reading a journal that only ever grows.
+    pub fn read_journal_tail(&self, max_bytes: u64) -> Result<Vec<JournalEntry>, StoreError> {
+        use std::io::{Read, Seek, SeekFrom};
         let path = self.journal_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(StoreError::Io { path, source }),
+        let io_err = |source| StoreError::Io {
+            path: path.clone(),
+            source,
         };
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(e)),
+        };
+        let len = file.metadata().map_err(io_err)?.len();
+        let start = len.saturating_sub(max_bytes);
+        file.seek(SeekFrom::Start(start)).map_err(io_err)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io_err)?;
+        let text = String::from_utf8_lossy(&bytes);
+        // From the middle of the file, the first line is a fragment.
+        let skip = usize::from(start > 0);
         Ok(text
             .lines()
+            .skip(skip)
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect())
     }
@@ -344,5 +364,18 @@ mod tests {
         let entries = store.read_journal().unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].action, "one");
+        // A tail that starts mid-line drops the fragment, keeps the whole lines.
+        store.journal(&JournalEntry::new("test", "two")).unwrap();
+        let text = fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+        let last_line = text.lines().last().unwrap().len() as u64 + 1;
+        let tail = store.read_journal_tail(last_line + 5).unwrap();
+        assert_eq!(tail.len(), 1);
+        assert_eq!(tail[0].action, "two");
+        // The torn line did not swallow the entry appended after it.
+        let all = store.read_journal().unwrap();
+        assert_eq!(
+            all.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            ["one", "two"]
+        );
     }
 }

@@ -165,7 +165,7 @@ pub struct UpdateManager {
     slots: RwLock<HashMap<ComponentName, Arc<Slot>>>,
     /// Per component: held for writing while its key-value data is snapshotted, migrated
     /// or restored (see `kv_bridge`).
-    kv_gates: Mutex<HashMap<ComponentName, Arc<RwLock<()>>>>,
+    kv_gates: RwLock<HashMap<ComponentName, Arc<RwLock<()>>>>,
     /// Install, rollback and commit run one at a time.
     operations: Mutex<()>,
 }
@@ -186,7 +186,7 @@ impl UpdateManager {
             runtime: OnceLock::new(),
             options,
             slots: RwLock::new(HashMap::new()),
-            kv_gates: Mutex::new(HashMap::new()),
+            kv_gates: RwLock::new(HashMap::new()),
             operations: Mutex::new(()),
         };
         if manager.store.access() == Access::Write {
@@ -271,7 +271,19 @@ impl UpdateManager {
 
     /// The gate of `name`'s key-value data.
     fn kv_gate(&self, name: &ComponentName) -> Arc<RwLock<()>> {
-        let mut gates = self.kv_gates.lock().unwrap_or_else(PoisonError::into_inner);
+        // Every serving call asks: a shared lock on the map, exclusive only the first time.
+        if let Some(gate) = self
+            .kv_gates
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
+            return Arc::clone(gate);
+        }
+        let mut gates = self
+            .kv_gates
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         Arc::clone(gates.entry(name.clone()).or_default())
     }
 

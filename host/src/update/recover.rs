@@ -9,6 +9,9 @@
 //! - snapshots that no state names are deleted.
 
 use super::{UpdateError, UpdateManager};
+
+/// How much of the journal's end start-up recovery reads.
+const RECENT_JOURNAL_BYTES: u64 = 256 * 1024;
 use crate::store::{JournalEntry, Lifecycle};
 
 impl UpdateManager {
@@ -75,7 +78,9 @@ impl UpdateManager {
 
     /// An install whose state write happened but whose `installed` entry did not.
     fn journal_unrecorded_installs(&self, state: &crate::store::State) -> Result<(), UpdateError> {
-        let journal = self.store.read_journal()?;
+        // The entry in question is among the last few: the tail is enough, and start-up
+        // does not grow with the journal.
+        let journal = self.store.read_journal_tail(RECENT_JOURNAL_BYTES)?;
         for (name, c) in &state.components {
             let last = journal
                 .iter()
