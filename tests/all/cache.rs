@@ -9,11 +9,18 @@ use serde_json::json;
 
 use crate::common::Node;
 
-fn cache_files(node: &Node) -> Vec<std::path::PathBuf> {
+/// The compiled files of `digest` (the validators that ran have their own).
+fn cache_files(node: &Node, digest: anya_host::ids::Digest) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(node.state().join("cache"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&digest.to_hex())
+        })
         .collect();
     files.sort();
     files
@@ -25,11 +32,10 @@ fn a_tampered_compiled_file_is_recompiled_never_run() {
     let package_path = node.publish(&BECH32_1_0_0);
     let bech32 = ComponentName::parse("bech32").unwrap();
     node.manager().install(&bech32, None, false).unwrap();
-    let files = cache_files(&node);
-    assert_eq!(files.len(), 1, "{files:?}");
-
     let trust = anya_host::trust::TrustStore::load(&node.trust_path()).unwrap();
     let verified = package::verify(std::fs::read(&package_path).unwrap(), &trust).unwrap();
+    let files = cache_files(&node, verified.digest());
+    assert_eq!(files.len(), 1, "{files:?}");
 
     // A new process (a new runtime) finds the compiled code in the cache.
     let manager = node.manager();

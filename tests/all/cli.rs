@@ -45,7 +45,10 @@ fn developer_signs_and_publishes_operator_installs_and_calls() {
         "bip*-vectors",
     ]));
 
+    // The validators bech32's manifests name ship beside it, signed by the same key.
     for (fixture, file) in [
+        (&anya_fixtures::BIP173_VECTORS, "bip173-vectors-1.0.0.wasm"),
+        (&anya_fixtures::BIP350_VECTORS, "bip350-vectors-1.0.0.wasm"),
         (&anya_fixtures::BECH32_1_0_0, "bech32-1.0.0.wasm"),
         (&anya_fixtures::BECH32_1_1_0, "bech32-1.1.0.wasm"),
     ] {

@@ -131,8 +131,20 @@ impl Node {
         path
     }
 
-    /// Signs the fixture with `key(1)` and puts it in the registry.
+    /// Signs the fixture with `key(1)` and puts it in the registry, with the validators
+    /// its manifest names (as a publisher would ship them); use
+    /// [`put_in_registry`](Self::put_in_registry) for a registry without them.
     pub fn publish(&self, fixture: &Fixture) -> PathBuf {
+        for validator in &manifest_of(fixture).validators {
+            let v = anya_fixtures::all()
+                .iter()
+                .find(|f| f.name == validator.as_str())
+                .unwrap_or_else(|| panic!("no fixture for validator {validator}"));
+            let path = self.registry().join(v.name).join(format!("{}-{}.wasm", v.name, v.version));
+            if !path.exists() {
+                self.publish(v);
+            }
+        }
         self.put_in_registry(fixture.name, fixture.version, &package(fixture, &[&key(1)]))
     }
 

@@ -1,7 +1,7 @@
 //! Bad input gets a clear error that names the file, the component and the reason, and
 //! leaves the state folder byte for byte unchanged.
 
-use anya_fixtures::{BECH32_1_0_0, BECH32_1_1_0};
+use anya_fixtures::{BECH32_1_0_0, BECH32_1_1_0, BIP350_VECTORS};
 use anya_host::ids::ComponentName;
 use anya_host::signature;
 use anya_host::update::{Options, UpdateManager};
@@ -17,6 +17,8 @@ fn bech32() -> ComponentName {
 fn installed_node() -> Node {
     let node = Node::new();
     node.publish(&BECH32_1_0_0);
+    // What bech32 1.1.0 names, for the tests that put a 1.1.0 in the registry by hand.
+    node.publish(&BIP350_VECTORS);
     node.manager().install(&bech32(), None, false).unwrap();
     node
 }

@@ -315,9 +315,78 @@ fn misbehaving_validators_are_stopped_within_their_limits() {
             .contains(&format!("{count} cases"))
     );
 
+    // Endless recursion exhausts the call stack, not the host's.
+    let recurse = wat::parse_str(format!(
+        r#"(module
+            (import "anya:bitcoin/address@1.0.0" "decode" (func $decode (param i32 i32 i32)))
+            (memory (export "memory") 1)
+            (func $down (param i32) (result i32)
+                (call $down (i32.add (local.get 0) (i32.const 1))))
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 0))
+            (func (export "anya:validator/suite@1.0.0#run") (result i32)
+                (call $down (i32.const 0))))"#
+    ))
+    .unwrap();
+    let recurse = host.custom_validator(&validator_component(Some(recurse)), "deep-validator");
+    let report = host.validate(&v110, &recurse);
+    assert_eq!(
+        report.failure_kind,
+        Some(FailureKind::StackOverflow),
+        "{report:?}"
+    );
+    assert!(report.failure.as_deref().unwrap().contains("call stack"));
+    host.assert_serving(&v110);
+
     // The host and the validators keep working.
     host.assert_serving(&v110);
     assert!(host.validate(&v110, &bip350).passed);
+}
+
+/// A validator that imports a WASI interface the host never links (here a network
+/// capability) is refused when it is loaded, with a reason naming what it asked for.
+#[test]
+fn a_validator_asking_for_an_ungranted_capability_is_refused() {
+    let host = Host::new(Limits::default());
+    let DecodedWasm::Component(mut resolve, _) =
+        wit_component::decode(&BIP173_VECTORS.wasm_bytes()).unwrap()
+    else {
+        panic!("not a component");
+    };
+    resolve
+        .push_str(
+            "http.wit",
+            "package wasi:http@0.2.0;\ninterface outgoing-handler {\n  handle: func(url: string) -> string;\n}\n",
+        )
+        .unwrap();
+    let pkg = resolve
+        .push_str(
+            "cap.wit",
+            "package test:cap;\nworld cap {\n  import wasi:http/outgoing-handler@0.2.0;\n  export anya:validator/suite@1.0.0;\n}\n",
+        )
+        .unwrap();
+    let world = resolve.select_world(&[pkg], Some("cap")).unwrap();
+    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Standard32);
+    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8).unwrap();
+    let wasm = ComponentEncoder::default()
+        .validate(true)
+        .module(&module)
+        .unwrap()
+        .encode()
+        .unwrap();
+
+    let mut manifest: Manifest = manifest_of(&BIP173_VECTORS);
+    manifest.name = ComponentName::parse("net-validator").unwrap();
+    let signed = signature::sign(&package::embed_manifest(&wasm, &manifest).unwrap(), &key(1)).unwrap();
+    let error = host
+        .runtime
+        .load_validator(&host.verify(signed))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("asks for wasi:http/outgoing-handler@0.2.0, a capability validators are not given"),
+        "{error}"
+    );
+    host.assert_serving(&host.candidate(&BECH32_1_1_0));
 }
 
 /// The time to validate 1.1.0 with both validators, warm (both loaded), printed.

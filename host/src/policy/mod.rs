@@ -46,8 +46,8 @@
 //! | `trial_min_calls` | ≥ 1 | `20` | | the rate is judged only after this many calls |
 //! | **`[testing]`** | | | | |
 //! | `pre_update_tests` | bool | `true` | yes | run the validators against a candidate before it takes traffic (those proving a required BIP run regardless) |
-//! | `post_update_validation` | bool | `true` | yes | check health after the swap |
-//! | `test_timeout_minutes` | 1..=527040 | `15` | yes | wall-clock limit for one validation run |
+//! | `post_update_validation` | bool | `true` | yes | after the swap, check `lifecycle.health` and run the post-install validators before committing; a failure rolls back |
+//! | `test_timeout_minutes` | 1..=527040 | `15` | yes | wall-clock limit for all the validators of one candidate (each run is also bounded by the call limits) |
 //! | **`[components.NAME]`** | | | yes | overrides for one component (`NAME` is a component name) |
 //! | `auto_update` | bool | `true` | yes | `false`: never installed automatically (effective value: `[auto_update] enabled && auto_update`) |
 //! | `backup_before_update` | bool | `true` | yes | take a rollback point with a key-value snapshot before installing |
@@ -55,7 +55,8 @@
 //! | `protocol_compatibility_check` | bool | `true` | yes | compare the WIT of the running and the new version |
 //! | `model_validation_required` | bool | `false` | yes | refuse an update unless at least one validator ran against it and passed |
 //! | `call_mode` | `"fresh"` / `"warm"` | the manifest's | | how calls run |
-//! | `validators` | list of component names | `[]` | | validators run in addition to the manifest's |
+//! | `validators` | list of component names | `[]` | | validators run before activation, in addition to the manifest's |
+//! | `post_install_validators` | list of component names | `[]` | | validators run against the swapped-in version before it is committed |
 //!
 //! **No `[maintenance_window]`** means automatic updates may run at any time. This is
 //! safe because automatic updates are off unless the operator writes
@@ -292,6 +293,8 @@ pub struct ComponentOverrides {
     pub call_mode: Option<CallMode>,
     #[serde(deserialize_with = "values::component_names")]
     pub validators: Vec<ComponentName>,
+    #[serde(deserialize_with = "values::component_names")]
+    pub post_install_validators: Vec<ComponentName>,
 }
 
 /// The policy for one component: its overrides merged with the global settings.
@@ -309,6 +312,7 @@ pub struct ComponentPolicy {
     /// `None`: the manifest's call mode.
     pub call_mode: Option<CallMode>,
     pub validators: Vec<ComponentName>,
+    pub post_install_validators: Vec<ComponentName>,
 }
 
 /// Whether the scheduler may install an update by itself, and if not, why.
@@ -395,6 +399,7 @@ impl Policy {
             model_validation_required: own.model_validation_required.unwrap_or(false),
             call_mode: own.call_mode,
             validators: own.validators,
+            post_install_validators: own.post_install_validators,
         }
     }
 

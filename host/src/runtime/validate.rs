@@ -147,6 +147,8 @@ pub enum FailureKind {
     Instantiate,
     /// The validator (or the candidate, called by it) trapped.
     Trap,
+    /// It recursed until the call stack was exhausted.
+    StackOverflow,
     /// The run used all of its fuel.
     OutOfFuel,
     /// The run passed its wall-clock deadline.
@@ -261,9 +263,22 @@ impl Runtime {
                 })
                 .map_err(|e| link(chain(&e)))?;
         }
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| link(chain(&e)))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            let reason = chain(&e);
+            // A WASI interface the host does not link (sockets, HTTP, ...) is a capability
+            // no validator is given; say so rather than "not found in the linker".
+            match ty
+                .imports(&self.engine)
+                .map(|(name, _)| name)
+                .find(|name| name.starts_with("wasi:") && reason.contains(name))
+            {
+                Some(wanted) => link(format!(
+                    "asks for {wanted}, a capability validators are not given (they run \
+                     with no filesystem, network or environment)"
+                )),
+                None => link(reason),
+            }
+        })?;
         let run = suite_run(&self.engine, &component)
             .ok_or_else(|| link(format!("exports no {SUITE_INTERFACE}@{SUITE_MAJOR}.x#run")))?;
         tracing::debug!(validator = label, %digest, ?origin, "validator loaded");
@@ -467,6 +482,10 @@ impl Runtime {
                     "{what}: exceeded its deadline of {:?}",
                     self.limits.deadline
                 ),
+            ),
+            Some(Trap::StackOverflow) => Failure::new(
+                FailureKind::StackOverflow,
+                format!("{what}: recursed until the call stack was exhausted"),
             ),
             Some(trap) => Failure::new(FailureKind::Trap, format!("{what}: trapped: {trap}")),
             None if instantiating => Failure::new(

@@ -8,6 +8,7 @@
 //!   state.json                  see [`State`]
 //!   kv/<component>/             see [`KvNamespace`]
 //!   snapshots/<component>/<id>/ key-value snapshots of rollback points
+//!   reports/<hex>.json          the validation report of each installed digest
 //!   journal.jsonl               see [`JournalEntry`]
 //!   anya.lock                   one writer at a time
 //! ```
@@ -29,7 +30,7 @@ pub use journal::JournalEntry;
 pub use kv::KvNamespace;
 pub use state_file::{
     Approval, Blocked, ComponentState, Lifecycle, PendingRestore, RollbackPoint, RollbackRecord,
-    STATE_FORMAT, State, VersionRecord,
+    STATE_FORMAT, State, ValidationSummary, VersionRecord,
 };
 
 use crate::ids::{ComponentName, Digest};
@@ -198,6 +199,40 @@ impl Store {
             });
         }
         Ok(bytes)
+    }
+
+    fn report_path(&self, digest: Digest) -> PathBuf {
+        self.root
+            .join("reports")
+            .join(format!("{}.json", digest.to_hex()))
+    }
+
+    /// Keeps the full validation report of `digest` (JSON), replacing an older one.
+    pub fn save_report(&self, digest: Digest, report: &serde_json::Value) -> Result<(), StoreError> {
+        self.assert_writable();
+        let path = self.report_path(digest);
+        let dir = self.root.join("reports");
+        fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir, source })?;
+        let mut text = serde_json::to_string_pretty(report).expect("a JSON value serializes");
+        text.push('\n');
+        atomic::write_atomic(&path, text.as_bytes())
+            .map_err(|source| StoreError::Io { path, source })
+    }
+
+    /// The validation report of `digest`, if one was kept.
+    pub fn read_report(&self, digest: Digest) -> Result<Option<serde_json::Value>, StoreError> {
+        let path = self.report_path(digest);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path,
+                reason: e.to_string(),
+            })
     }
 
     fn state_path(&self) -> PathBuf {

@@ -79,6 +79,33 @@ pub struct VersionRecord {
     /// Installed below the watermark, or over a refusal, by an operator's `--force`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forced: bool,
+    /// What the validation gate found when it admitted this version; the full report is
+    /// `reports/<digest>.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationSummary>,
+}
+
+/// The validation gate's verdict on one version, in brief.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSummary {
+    /// When the validators ran.
+    pub at: Timestamp,
+    /// The validators that ran, as `name version`.
+    #[serde(default)]
+    pub validators: Vec<String>,
+    /// Cases run, over every validator.
+    pub cases: usize,
+    /// Cases that failed (zero for an admitted version).
+    pub failed: usize,
+    /// The BIPs a passing validator proved.
+    #[serde(default)]
+    pub bips_proven: Vec<crate::manifest::Bip>,
+    /// Wall-clock time of every validator run together, in milliseconds.
+    pub duration_ms: u64,
+    /// Why validators did not run, when they did not (`testing.pre_update_tests = false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// staged → validating → trial → committed, or rolled back with a reason.
@@ -112,9 +139,10 @@ pub struct RollbackPoint {
     /// replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_snapshot: Option<String>,
-    /// The report of the validation that admitted the version that replaced it.
+    /// What the validation gate found when it admitted this version (see
+    /// [`VersionRecord::validation`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub validation_report: Option<serde_json::Value>,
+    pub validation: Option<ValidationSummary>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forced: bool,
 }

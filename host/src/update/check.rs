@@ -4,7 +4,7 @@
 use semver::Version;
 use serde::Serialize;
 
-use super::{UpdateError, UpdateManager};
+use super::{BipProof, UpdateError, UpdateManager};
 use crate::compat::{self, Classification, ComputedType, WitDiff};
 use crate::ids::{ComponentName, Digest};
 use crate::manifest::{Bip, UpdateType};
@@ -43,6 +43,15 @@ pub struct UpdateInfo {
     pub breaking_without_major: bool,
     /// Where the manifest contradicts the WIT.
     pub mismatches: Vec<String>,
+    /// The BIPs the manifest claims (`bip_compliance`) and the policy requires, each
+    /// with the validators that proved it.
+    pub bips: Vec<BipProof>,
+    /// The BIPs a passing validator proved.
+    pub bips_proven: Vec<Bip>,
+    /// The validation gate would let it through (validators pass, BIPs proven).
+    pub validation_passed: bool,
+    /// Why the validation gate would refuse it.
+    pub validation_problems: Vec<String>,
 }
 
 /// A newer version that was found but cannot be offered, and why.
@@ -96,6 +105,21 @@ impl UpdateManager {
                             diff,
                             classification,
                         } = assessment;
+                        let gate = match self
+                            .runtime()
+                            .and_then(|rt| Ok(rt.load(&package)?))
+                            .and_then(|loaded| self.run_gate(&package, &loaded))
+                        {
+                            Ok(g) => g,
+                            Err(e) => {
+                                report.problems.push(CheckProblem {
+                                    component: name.clone(),
+                                    version,
+                                    reason: e.to_string(),
+                                });
+                                continue;
+                            }
+                        };
                         let m = package.manifest();
                         let rollback_supported =
                             self.store.read_object(component.active.digest).is_ok();
@@ -121,6 +145,10 @@ impl UpdateManager {
                             held_for_approval,
                             breaking_without_major: classification.breaks_without_major(),
                             mismatches: classification.mismatches,
+                            bips_proven: gate.bips_proven(),
+                            validation_passed: gate.passed(),
+                            validation_problems: gate.problems(),
+                            bips: gate.bips,
                         });
                         break;
                     }

@@ -129,6 +129,24 @@ pub enum UpdateError {
         version: Version,
         running: Version,
     },
+    /// The validation gate refused the candidate: a validator failed or could not run,
+    /// or a BIP is not proven. Not overridable by `--force`.
+    #[error("{candidate} failed validation: {}", problems.join("; "))]
+    ValidationFailed {
+        candidate: String,
+        problems: Vec<String>,
+    },
+    /// The swapped-in version failed its post-install check and was rolled back.
+    #[error(
+        "{name} {version} failed its post-install check and was rolled back to \
+         {rolled_back_to}: {reason}"
+    )]
+    PostInstallCheck {
+        name: ComponentName,
+        version: Version,
+        rolled_back_to: Version,
+        reason: String,
+    },
     #[error("{component}: {source}")]
     Call {
         component: ComponentName,
@@ -155,6 +173,7 @@ impl UpdateError {
             | Self::BreakingWithoutMajor { .. } => 5,
             Self::Wit { .. } => 3,
             Self::Store(StoreError::Locked { .. }) => 6,
+            Self::ValidationFailed { .. } | Self::PostInstallCheck { .. } => 7,
             _ => 1,
         }
     }

@@ -18,6 +18,7 @@ use crate::manifest::Kind;
 use crate::package::VerifiedPackage;
 use crate::runtime::LoadedComponent;
 use crate::slot::Serving;
+use super::gate::GateReport;
 use crate::store::{
     ComponentState, JournalEntry, Lifecycle, PendingRestore, RollbackPoint, State, VersionRecord,
 };
@@ -97,9 +98,21 @@ impl UpdateManager {
         // Compile and link before anything is written: a package that cannot run on this
         // host changes nothing.
         let loaded = self.runtime()?.load(&package)?;
+        let gate = self.run_gate(&package, &loaded)?;
+        if !gate.passed() {
+            tracing::warn!(candidate = gate.candidate, problems = ?gate.problems(), "validation failed");
+            return Err(UpdateError::ValidationFailed {
+                candidate: gate.candidate.clone(),
+                problems: gate.problems(),
+            });
+        }
         self.store.put_object(&package)?;
+        self.store.save_report(
+            package.digest(),
+            &serde_json::to_value(&gate).expect("a gate report serializes"),
+        )?;
         crash::point("install:after-object");
-        self.commit_install(state, package, loaded, forced)
+        self.commit_install(state, package, loaded, forced, &gate)
     }
 
     /// Refuses what policy forbids; returns whether `force` was needed.
@@ -147,6 +160,7 @@ impl UpdateManager {
         package: VerifiedPackage,
         loaded: Arc<LoadedComponent>,
         forced: bool,
+        report: &GateReport,
     ) -> Result<InstallOutcome, UpdateError> {
         let name = package.manifest().name.clone();
         let version = package.manifest().version.clone();
@@ -200,22 +214,32 @@ impl UpdateManager {
                 }),
         )?;
 
-        if let Err(e) = self.activate(&package, &loaded, previous.as_ref().map(|p| &p.version)) {
+        let mut activated =
+            self.activate(&package, &loaded, previous.as_ref().map(|p| &p.version));
+        // A first install has nothing serving to swap with: its post-install check runs
+        // before the state names it, so a failure leaves nothing installed.
+        let post_check = self.options.validation.post_update_validation;
+        if activated.is_ok() && post_check && previous.is_none() {
+            activated = self.post_install_check(&package, &loaded, &self.lifecycle_context(&name));
+        }
+        if let Err(e) = activated {
             self.undo_install(&mut state, &name, &snapshot, &e)?;
             return Err(e);
         }
         crash::point("install:after-activate");
 
         let now = Timestamp::now();
-        let status = match &self.options.trial {
-            Some(trial) => Lifecycle::Trial {
-                until: now
-                    .checked_add(
-                        jiff::SignedDuration::try_from(trial.duration)
-                            .unwrap_or(jiff::SignedDuration::MAX),
-                    )
-                    .unwrap_or(Timestamp::MAX),
-            },
+        let until = |d: std::time::Duration| Lifecycle::Trial {
+            until: now
+                .checked_add(jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX))
+                .unwrap_or(Timestamp::MAX),
+        };
+        // An upgrade stays on trial at least until its post-install check passes: a crash
+        // before that rolls it back at the next start.
+        let check_after_swap = post_check && previous.is_some();
+        let mut status = match &self.options.trial {
+            Some(trial) => until(trial.duration),
+            None if check_after_swap => until(self.options.validation.timeout),
             None => Lifecycle::Committed,
         };
         let record = VersionRecord {
@@ -223,6 +247,7 @@ impl UpdateManager {
             digest: package.digest(),
             since: now,
             forced,
+            validation: Some(report.summary()),
         };
         let mut discarded = Vec::new();
         match state.components.get_mut(&name) {
@@ -238,7 +263,7 @@ impl UpdateManager {
                         replaced_at: now,
                         reason: format!("install of {version}"),
                         kv_snapshot: Some(snapshot.clone()),
-                        validation_report: None,
+                        validation: old.validation,
                         forced: old.forced,
                     },
                 );
@@ -274,7 +299,7 @@ impl UpdateManager {
 
         if let Some(slot) = &slot {
             let on_trial = matches!(status, Lifecycle::Trial { .. });
-            let old = slot.swap(Serving::with_trial(loaded, on_trial));
+            let old = slot.swap(Serving::with_trial(Arc::clone(&loaded), on_trial));
             // New calls go to the new version; idle warm instances of the old one go now,
             // busy ones when their calls finish.
             old.loaded.drain_warm_pool();
@@ -299,6 +324,32 @@ impl UpdateManager {
         )?;
         crash::point("install:after-journal");
         tracing::info!(component = %name, %version, digest = %package.digest().short(), forced, "installed");
+
+        if check_after_swap {
+            let serving = slot.as_ref().map(|s| s.current());
+            let checked = match &serving {
+                Some(s) => &s.loaded,
+                None => &loaded,
+            };
+            let ctx = self.serving_context(&name, checked);
+            if let Err(e) = self.post_install_check(&package, checked, &ctx) {
+                let reason = format!("post-install check failed: {e}");
+                if let Some(s) = &serving {
+                    s.end_trial();
+                }
+                let back = self.rollback_locked(&name, &reason, true)?;
+                return Err(UpdateError::PostInstallCheck {
+                    name,
+                    version,
+                    rolled_back_to: back.to,
+                    reason: e.to_string(),
+                });
+            }
+            if self.options.trial.is_none() {
+                self.commit_locked(&name, "post-install check passed")?;
+                status = Lifecycle::Committed;
+            }
+        }
         Ok(InstallOutcome {
             name,
             version,
@@ -355,6 +406,54 @@ impl UpdateManager {
             HEALTH,
             serde_json::Value::Array(Vec::new()),
         )
+    }
+
+    /// After activation: `lifecycle.health`, then the post-install validators the policy
+    /// attaches to the component, against the version that now serves.
+    fn post_install_check(
+        &self,
+        package: &VerifiedPackage,
+        loaded: &LoadedComponent,
+        ctx: &crate::runtime::CallContext,
+    ) -> Result<(), UpdateError> {
+        let label = package.manifest().label();
+        self.lifecycle_call(
+            &label,
+            loaded,
+            ctx,
+            "health",
+            HEALTH,
+            serde_json::Value::Array(Vec::new()),
+        )?;
+        let names = self
+            .options
+            .validation
+            .components
+            .get(&package.manifest().name)
+            .map(|c| c.post_install.clone())
+            .unwrap_or_default();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let (runs, unavailable, _) = self.run_validators(&names, loaded, |_| true)?;
+        let report = GateReport {
+            candidate: label.clone(),
+            digest: package.digest(),
+            at: Timestamp::now(),
+            skipped: None,
+            runs: runs.into_iter().map(|(run, _)| run).collect(),
+            unavailable,
+            bips: Vec::new(),
+            validation_required: false,
+        };
+        if report.passed() {
+            Ok(())
+        } else {
+            Err(UpdateError::ValidationFailed {
+                candidate: label,
+                problems: report.problems(),
+            })
+        }
     }
 
     /// One lifecycle call; a trap or an `err` answer is an error naming the step.

@@ -17,6 +17,7 @@ mod call;
 mod check;
 pub mod crash;
 mod error;
+mod gate;
 mod install;
 mod kv_bridge;
 mod probation;
@@ -33,6 +34,9 @@ use std::time::Duration;
 pub use approve::ApproveOutcome;
 pub use check::{CheckProblem, CheckReport, UpdateInfo};
 pub use error::UpdateError;
+pub use gate::{
+    BipProof, ComponentValidation, GateReport, UnavailableValidator, ValidationOptions,
+};
 pub use install::InstallOutcome;
 pub use probation::{TrialEvent, is_guest_failure};
 pub use publish::publish;
@@ -110,6 +114,8 @@ pub struct Options {
     /// Call modes that override the manifests' (the policy's `[components.NAME]
     /// call_mode`).
     pub call_modes: std::collections::BTreeMap<ComponentName, crate::manifest::CallMode>,
+    /// Which validators run, and whether after the swap too.
+    pub validation: ValidationOptions,
 }
 
 impl Options {
@@ -132,6 +138,26 @@ impl Options {
                 .iter()
                 .filter_map(|(name, o)| o.call_mode.map(|m| (name.clone(), m)))
                 .collect(),
+            validation: ValidationOptions {
+                pre_update_tests: policy.testing.pre_update_tests,
+                post_update_validation: policy.testing.post_update_validation,
+                timeout: policy.testing.test_timeout,
+                components: policy
+                    .components
+                    .iter()
+                    .map(|(name, o)| {
+                        (
+                            name.clone(),
+                            ComponentValidation {
+                                validators: o.validators.clone(),
+                                post_install: o.post_install_validators.clone(),
+                                bips_required: o.bip_compliance_required.clone(),
+                                validation_required: o.model_validation_required.unwrap_or(false),
+                            },
+                        )
+                    })
+                    .collect(),
+            },
             ..Self::default()
         }
     }
@@ -151,6 +177,7 @@ impl Default for Options {
             rollback_points: 3,
             max_rollback_attempts: 3,
             call_modes: std::collections::BTreeMap::new(),
+            validation: ValidationOptions::default(),
         }
     }
 }

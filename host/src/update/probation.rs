@@ -78,10 +78,14 @@ impl UpdateManager {
     /// Ends the trial of `name` and commits its active version.
     pub fn commit(&self, name: &ComponentName) -> Result<(), UpdateError> {
         let _one_at_a_time = self.lock_operations();
-        self.commit_locked(name)
+        self.commit_locked(name, "trial passed")
     }
 
-    fn commit_locked(&self, name: &ComponentName) -> Result<(), UpdateError> {
+    pub(super) fn commit_locked(
+        &self,
+        name: &ComponentName,
+        why: &str,
+    ) -> Result<(), UpdateError> {
         let mut state = self.store.load_state()?;
         let c = state
             .components
@@ -103,7 +107,7 @@ impl UpdateManager {
                 .component(name)
                 .version(&active.version)
                 .digest(active.digest)
-                .detail("trial passed"),
+                .detail(why),
         )?;
         Ok(())
     }
@@ -145,7 +149,7 @@ impl UpdateManager {
                 continue;
             }
             if now >= until {
-                self.commit_locked(name)?;
+                self.commit_locked(name, "trial passed")?;
                 events.push(TrialEvent::Committed { name: name.clone() });
             }
         }

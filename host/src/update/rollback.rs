@@ -89,6 +89,7 @@ impl UpdateManager {
             digest: target.digest,
             since: now,
             forced: target.forced,
+            validation: target.validation.clone(),
         };
         c.status = Lifecycle::Committed;
         c.last_rollback = Some(RollbackRecord {

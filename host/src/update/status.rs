@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{UpdateError, UpdateManager};
 use crate::ids::{ComponentName, Digest};
 use crate::slot::CallCounts;
-use crate::store::{Blocked, Lifecycle, RollbackPoint, RollbackRecord};
+use crate::store::{Blocked, Lifecycle, RollbackPoint, RollbackRecord, ValidationSummary};
 
 /// One installed component, as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,6 +25,8 @@ pub struct ComponentStatus {
     pub blocklist: Vec<Blocked>,
     /// The last rollback and why.
     pub last_rollback: Option<RollbackRecord>,
+    /// What the validation gate found when it admitted the active version.
+    pub validation: Option<ValidationSummary>,
     /// Calls served by the current version in this process, if it served any.
     pub calls: Option<CallCounts>,
     /// The newest version in the registry, if the registry holds the component.
@@ -40,6 +42,12 @@ pub struct StatusReport {
 }
 
 impl UpdateManager {
+    /// The full validation report kept for an installed digest (every case, pass or
+    /// fail, with each validator's run time), if the gate ran for it.
+    pub fn validation_report(&self, digest: Digest) -> Result<Option<serde_json::Value>, UpdateError> {
+        Ok(self.store.read_report(digest)?)
+    }
+
     /// Installed components with their history, plus what the registry offers besides.
     pub fn status(&self) -> Result<StatusReport, UpdateError> {
         let state = self.store.load_state()?;
@@ -55,6 +63,7 @@ impl UpdateManager {
                 rollback_points: c.rollback_points.clone(),
                 blocklist: c.blocklist.clone(),
                 last_rollback: c.last_rollback.clone(),
+                validation: c.active.validation.clone(),
                 calls: self.loaded_slot(name).map(|s| s.current().counts()),
                 latest_in_registry: self.registry.versions(name)?.pop(),
             });

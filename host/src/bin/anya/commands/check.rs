@@ -33,6 +33,7 @@ impl Check {
                 "SECURITY",
                 "BREAKING",
                 "BIPS",
+                "PROVEN",
                 "ROLLBACK",
                 "HELD",
             ]);
@@ -71,6 +72,14 @@ impl Check {
                         .iter()
                         .map(|i| format!("{label}: new import: {i}")),
                 );
+                if !u.validation_passed {
+                    held.push("validation");
+                }
+                notes.extend(
+                    u.validation_problems
+                        .iter()
+                        .map(|p| format!("{label}: validation: {p}")),
+                );
                 notes.extend(
                     u.mismatches
                         .iter()
@@ -88,6 +97,15 @@ impl Check {
                         "-".into()
                     } else {
                         bips.join(",")
+                    },
+                    if u.bips.is_empty() {
+                        "-".into()
+                    } else {
+                        u.bips_proven
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
                     },
                     yes_no(u.rollback_supported),
                     if held.is_empty() {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use anya_host::ids::ComponentName;
-use anya_host::store::{Access, Lifecycle};
+use anya_host::store::{Access, Lifecycle, ValidationSummary};
 use anya_host::update::{ComponentStatus, UpdateError};
 
 use crate::global::Global;
@@ -27,13 +27,84 @@ fn lifecycle(status: &Lifecycle) -> String {
     }
 }
 
-fn detail(c: &ComponentStatus) {
+fn brief(v: &ValidationSummary) -> String {
+    if let Some(skipped) = &v.skipped
+        && v.validators.is_empty()
+    {
+        return format!("no validator ran ({skipped})");
+    }
+    let bips: Vec<String> = v.bips_proven.iter().map(|b| format!("BIP-{b}")).collect();
+    format!(
+        "{} cases, {} failed, by {} in {} ms{}",
+        v.cases,
+        v.failed,
+        if v.validators.is_empty() {
+            "no validator".to_owned()
+        } else {
+            v.validators.join(", ")
+        },
+        v.duration_ms,
+        if bips.is_empty() {
+            String::new()
+        } else {
+            format!("; proven: {}", bips.join(", "))
+        }
+    )
+}
+
+/// The cases of a kept validation report, one line each.
+fn print_report(report: &serde_json::Value) {
+    let Some(runs) = report["runs"].as_array() else {
+        return;
+    };
+    for run in runs {
+        let duration = run["duration"]["secs"].as_f64().unwrap_or(0.0)
+            + run["duration"]["nanos"].as_f64().unwrap_or(0.0) / 1e9;
+        println!(
+            "  validator {} against {}: {} in {:.1} ms",
+            run["validator"].as_str().unwrap_or("?"),
+            run["candidate"].as_str().unwrap_or("?"),
+            if run["passed"].as_bool() == Some(true) {
+                "passed"
+            } else {
+                "FAILED"
+            },
+            duration * 1000.0
+        );
+        if let Some(failure) = run["failure"].as_str() {
+            println!("    {failure}");
+        }
+        for case in run["cases"].as_array().into_iter().flatten() {
+            let detail = case["detail"].as_str().unwrap_or("");
+            println!(
+                "    {} {}{}",
+                if case["passed"].as_bool() == Some(true) {
+                    "pass"
+                } else {
+                    "FAIL"
+                },
+                case["name"].as_str().unwrap_or("?"),
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                }
+            );
+        }
+    }
+}
+
+fn detail(c: &ComponentStatus, report: Option<&serde_json::Value>) {
     println!("component      {}", c.name);
     println!("version        {}", c.version);
     println!("status         {}", lifecycle(&c.status));
     println!("digest         {}", c.digest);
     println!("active since   {}", c.since);
     println!("watermark      {}", c.watermark);
+    match &c.validation {
+        Some(v) => println!("validation     {}", brief(v)),
+        None => println!("validation     none recorded"),
+    }
     if let Some(calls) = &c.calls {
         println!("calls          {} ({} failed)", calls.calls, calls.failures);
     }
@@ -53,11 +124,14 @@ fn detail(c: &ComponentStatus) {
     }
     for p in &c.rollback_points {
         println!(
-            "rollback point {} ({}), replaced at {}: {}",
+            "rollback point {} ({}), replaced at {}: {}{}",
             p.version,
             p.digest.short(),
             p.replaced_at,
-            p.reason
+            p.reason,
+            p.validation
+                .as_ref()
+                .map_or_else(String::new, |v| format!(" [validated: {}]", brief(v)))
         );
     }
     for b in &c.blocklist {
@@ -67,6 +141,10 @@ fn detail(c: &ComponentStatus) {
             b.digest.short(),
             b.reason
         );
+    }
+    if let Some(report) = report {
+        println!("validation report of {} {}:", c.name, c.version);
+        print_report(report);
     }
 }
 
@@ -82,12 +160,21 @@ impl Status {
                 return Err(UpdateError::NotInstalled { name }.into());
             }
         }
-        if global.json {
-            output::json(&report);
+        if self.name.is_some() {
+            // One component: with its full validation report.
+            let c = &report.components[0];
+            let kept = manager.validation_report(c.digest)?;
+            if global.json {
+                let mut value = serde_json::to_value(c)?;
+                value["validation_report"] = kept.unwrap_or(serde_json::Value::Null);
+                output::json(&value);
+            } else {
+                detail(c, kept.as_ref());
+            }
             return Ok(ExitCode::SUCCESS);
         }
-        if self.name.is_some() {
-            report.components.iter().for_each(detail);
+        if global.json {
+            output::json(&report);
             return Ok(ExitCode::SUCCESS);
         }
         let mut table = Table::new(vec![
