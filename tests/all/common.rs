@@ -140,7 +140,10 @@ impl Node {
                 .iter()
                 .find(|f| f.name == validator.as_str())
                 .unwrap_or_else(|| panic!("no fixture for validator {validator}"));
-            let path = self.registry().join(v.name).join(format!("{}-{}.wasm", v.name, v.version));
+            let path = self
+                .registry()
+                .join(v.name)
+                .join(format!("{}-{}.wasm", v.name, v.version));
             if !path.exists() {
                 self.publish(v);
             }

@@ -316,7 +316,7 @@ fn misbehaving_validators_are_stopped_within_their_limits() {
     );
 
     // Endless recursion exhausts the call stack, not the host's.
-    let recurse = wat::parse_str(format!(
+    let recurse = wat::parse_str(
         r#"(module
             (import "anya:bitcoin/address@1.0.0" "decode" (func $decode (param i32 i32 i32)))
             (memory (export "memory") 1)
@@ -324,8 +324,8 @@ fn misbehaving_validators_are_stopped_within_their_limits() {
                 (call $down (i32.add (local.get 0) (i32.const 1))))
             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 0))
             (func (export "anya:validator/suite@1.0.0#run") (result i32)
-                (call $down (i32.const 0))))"#
-    ))
+                (call $down (i32.const 0))))"#,
+    )
     .unwrap();
     let recurse = host.custom_validator(&validator_component(Some(recurse)), "deep-validator");
     let report = host.validate(&v110, &recurse);
@@ -376,14 +376,17 @@ fn a_validator_asking_for_an_ungranted_capability_is_refused() {
 
     let mut manifest: Manifest = manifest_of(&BIP173_VECTORS);
     manifest.name = ComponentName::parse("net-validator").unwrap();
-    let signed = signature::sign(&package::embed_manifest(&wasm, &manifest).unwrap(), &key(1)).unwrap();
+    let signed =
+        signature::sign(&package::embed_manifest(&wasm, &manifest).unwrap(), &key(1)).unwrap();
     let error = host
         .runtime
         .load_validator(&host.verify(signed))
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("asks for wasi:http/outgoing-handler@0.2.0, a capability validators are not given"),
+        error.contains(
+            "asks for wasi:http/outgoing-handler@0.2.0, a capability validators are not given"
+        ),
         "{error}"
     );
     host.assert_serving(&host.candidate(&BECH32_1_1_0));

@@ -208,7 +208,11 @@ impl Store {
     }
 
     /// Keeps the full validation report of `digest` (JSON), replacing an older one.
-    pub fn save_report(&self, digest: Digest, report: &serde_json::Value) -> Result<(), StoreError> {
+    pub fn save_report(
+        &self,
+        digest: Digest,
+        report: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         self.assert_writable();
         let path = self.report_path(digest);
         let dir = self.root.join("reports");

@@ -138,12 +138,12 @@ pub enum UpdateError {
     },
     /// The swapped-in version failed its post-install check and was rolled back.
     #[error(
-        "{name} {version} failed its post-install check and was rolled back to \
-         {rolled_back_to}: {reason}"
+        "{candidate} failed its post-install check and was rolled back to {rolled_back_to}: \
+         {reason}"
     )]
     PostInstallCheck {
-        name: ComponentName,
-        version: Version,
+        /// `name version`.
+        candidate: String,
         rolled_back_to: Version,
         reason: String,
     },

@@ -101,6 +101,9 @@ pub struct GateReport {
     pub bips: Vec<BipProof>,
     /// The policy requires at least one passing validator (`model_validation_required`).
     pub validation_required: bool,
+    /// Validators ran as the policy's `testing.pre_update_tests` asks: when false, a BIP
+    /// the manifest claims (and the policy does not require) is reported, not enforced.
+    pub pre_update_tests: bool,
 }
 
 impl GateReport {
@@ -156,7 +159,11 @@ impl GateReport {
                     .to_owned(),
             );
         }
-        for b in self.bips.iter().filter(|b| !b.proven()) {
+        for b in self
+            .bips
+            .iter()
+            .filter(|b| !b.proven() && (b.required || self.pre_update_tests))
+        {
             let why = match (b.claimed, b.required) {
                 (true, true) => "claimed by the manifest and required by the policy",
                 (true, false) => "claimed by the manifest",
@@ -165,7 +172,10 @@ impl GateReport {
             let by = if b.failed_by.is_empty() {
                 "no validator that ran declares it".to_owned()
             } else {
-                format!("the validators declaring it failed: {}", b.failed_by.join(", "))
+                format!(
+                    "the validators declaring it failed: {}",
+                    b.failed_by.join(", ")
+                )
             };
             out.push(format!("BIP {} ({why}) is not proven: {by}", b.bip));
         }
@@ -230,14 +240,13 @@ impl UpdateManager {
             }
         }
         let pre_update_tests = self.options.validation.pre_update_tests;
-        let (runs, unavailable, skipped) =
-            self.run_validators(&names, candidate, |validator| {
-                pre_update_tests
-                    || validator
-                        .bip_compliance
-                        .iter()
-                        .any(|b| attached.bips_required.contains(b))
-            })?;
+        let (runs, unavailable, skipped) = self.run_validators(&names, candidate, |validator| {
+            pre_update_tests
+                || validator
+                    .bip_compliance
+                    .iter()
+                    .any(|b| attached.bips_required.contains(b))
+        })?;
         let skipped = (skipped > 0).then(|| {
             format!(
                 "testing.pre_update_tests is false: {skipped} validator(s) that prove no \
@@ -283,6 +292,7 @@ impl UpdateManager {
             unavailable,
             bips,
             validation_required: attached.validation_required,
+            pre_update_tests,
         })
     }
 

@@ -12,13 +12,13 @@ use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
 
+use super::gate::GateReport;
 use super::{UpdateError, UpdateManager, crash};
 use crate::ids::{ComponentName, Digest};
 use crate::manifest::Kind;
 use crate::package::VerifiedPackage;
 use crate::runtime::LoadedComponent;
 use crate::slot::Serving;
-use super::gate::GateReport;
 use crate::store::{
     ComponentState, JournalEntry, Lifecycle, PendingRestore, RollbackPoint, State, VersionRecord,
 };
@@ -214,8 +214,7 @@ impl UpdateManager {
                 }),
         )?;
 
-        let mut activated =
-            self.activate(&package, &loaded, previous.as_ref().map(|p| &p.version));
+        let mut activated = self.activate(&package, &loaded, previous.as_ref().map(|p| &p.version));
         // A first install has nothing serving to swap with: its post-install check runs
         // before the state names it, so a failure leaves nothing installed.
         let post_check = self.options.validation.post_update_validation;
@@ -339,8 +338,7 @@ impl UpdateManager {
                 }
                 let back = self.rollback_locked(&name, &reason, true)?;
                 return Err(UpdateError::PostInstallCheck {
-                    name,
-                    version,
+                    candidate: package.manifest().label(),
                     rolled_back_to: back.to,
                     reason: e.to_string(),
                 });
@@ -445,6 +443,7 @@ impl UpdateManager {
             unavailable,
             bips: Vec::new(),
             validation_required: false,
+            pre_update_tests: true,
         };
         if report.passed() {
             Ok(())

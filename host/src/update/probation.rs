@@ -81,11 +81,7 @@ impl UpdateManager {
         self.commit_locked(name, "trial passed")
     }
 
-    pub(super) fn commit_locked(
-        &self,
-        name: &ComponentName,
-        why: &str,
-    ) -> Result<(), UpdateError> {
+    pub(super) fn commit_locked(&self, name: &ComponentName, why: &str) -> Result<(), UpdateError> {
         let mut state = self.store.load_state()?;
         let c = state
             .components

@@ -44,7 +44,10 @@ pub struct StatusReport {
 impl UpdateManager {
     /// The full validation report kept for an installed digest (every case, pass or
     /// fail, with each validator's run time), if the gate ran for it.
-    pub fn validation_report(&self, digest: Digest) -> Result<Option<serde_json::Value>, UpdateError> {
+    pub fn validation_report(
+        &self,
+        digest: Digest,
+    ) -> Result<Option<serde_json::Value>, UpdateError> {
         Ok(self.store.read_report(digest)?)
     }
 
@@ -72,8 +75,15 @@ impl UpdateManager {
             if state.components.contains_key(&name) {
                 continue;
             }
-            if let Some(latest) = self.registry.versions(&name)?.pop() {
-                report.available.push((name, latest));
+            let Some(latest) = self.registry.versions(&name)?.pop() else {
+                continue;
+            };
+            // Validators are run by the gate, not installed: not offered here. A package
+            // that does not verify is not offered either (`check` says why).
+            match self.fetch_verified(&name, &latest) {
+                Ok(p) if p.manifest().kind == crate::manifest::Kind::Validator => {}
+                Ok(_) => report.available.push((name, latest)),
+                Err(e) => tracing::debug!(component = %name, error = %e, "not offered"),
             }
         }
         Ok(report)
