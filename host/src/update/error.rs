@@ -147,6 +147,16 @@ pub enum UpdateError {
         rolled_back_to: Version,
         reason: String,
     },
+    /// The components an update touches depend on each other in a circle.
+    #[error("dependency cycle: {cycle}")]
+    DependencyCycle { cycle: String },
+    /// The update leaves a requirement unmet: a candidate's dependency, or an installed
+    /// dependent's.
+    #[error("unmet dependencies: {}; installing anyway needs --force", problems.join("; "))]
+    UnmetDependencies { problems: Vec<String> },
+    /// One component named twice in one install.
+    #[error("{name} is named more than once in one install")]
+    DuplicateRequest { name: ComponentName },
     #[error("{component}: {source}")]
     Call {
         component: ComponentName,
@@ -170,7 +180,10 @@ impl UpdateError {
             | Self::NotNewer { .. }
             | Self::Blocklisted { .. }
             | Self::NeedsApproval { .. }
-            | Self::BreakingWithoutMajor { .. } => 5,
+            | Self::BreakingWithoutMajor { .. }
+            | Self::UnmetDependencies { .. } => 5,
+            Self::DependencyCycle { .. } => 3,
+            Self::DuplicateRequest { .. } => 2,
             Self::Wit { .. } => 3,
             Self::Store(StoreError::Locked { .. }) => 6,
             Self::ValidationFailed { .. } | Self::PostInstallCheck { .. } => 7,

@@ -6,6 +6,7 @@
 //! before the commit write is undone at the next start (`recover`); the commit write is
 //! the single point where the new version becomes active.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError};
 
 use jiff::Timestamp;
@@ -13,7 +14,7 @@ use semver::Version;
 use serde::Serialize;
 
 use super::gate::GateReport;
-use super::{UpdateError, UpdateManager, crash};
+use super::{UpdateError, UpdateManager, crash, plan};
 use crate::ids::{ComponentName, Digest};
 use crate::manifest::Kind;
 use crate::package::VerifiedPackage;
@@ -45,6 +46,23 @@ pub struct InstallOutcome {
     pub status: Lifecycle,
 }
 
+/// A candidate that passed every check, compiled, waiting for its commit.
+struct Prepared {
+    package: VerifiedPackage,
+    loaded: Arc<LoadedComponent>,
+    gate: GateReport,
+    forced: bool,
+}
+
+/// An install of a multi-component update that is already committed, with what undoing
+/// it needs.
+struct Done {
+    name: ComponentName,
+    /// A first install: the key-value snapshot taken before it (kept until the whole
+    /// update is through); `None` for an upgrade, which is undone by a rollback.
+    first_install_snapshot: Option<String>,
+}
+
 impl UpdateManager {
     /// Installs `name` at `version` (the newest in the registry when `None`).
     ///
@@ -57,9 +75,26 @@ impl UpdateManager {
         version: Option<&Version>,
         force: bool,
     ) -> Result<InstallOutcome, UpdateError> {
+        let mut outcomes = self.install_many(&[(name.clone(), version.cloned())], force)?;
+        Ok(outcomes.pop().expect("one outcome per request"))
+    }
+
+    /// Installs several components as one update, all or nothing: every candidate is
+    /// fetched, verified, checked (dependencies, policy, WIT, validators) and compiled
+    /// before any is activated; they are then installed in dependency order, and a
+    /// failure rolls back the ones already swapped. Outcomes come in install order.
+    pub fn install_many(
+        &self,
+        requests: &[(ComponentName, Option<Version>)],
+        force: bool,
+    ) -> Result<Vec<InstallOutcome>, UpdateError> {
         let _one_at_a_time = self.lock_operations();
-        let version =
-            match version {
+        let mut packages: BTreeMap<ComponentName, VerifiedPackage> = BTreeMap::new();
+        for (name, version) in requests {
+            if packages.contains_key(name) {
+                return Err(UpdateError::DuplicateRequest { name: name.clone() });
+            }
+            let version = match version {
                 Some(v) => v.clone(),
                 None => self.registry.versions(name)?.pop().ok_or_else(|| {
                     UpdateError::NotInRegistry {
@@ -68,51 +103,203 @@ impl UpdateManager {
                     }
                 })?,
             };
-        let package = self.fetch_verified(name, &version)?;
-        if package.manifest().kind != Kind::Extension {
-            return Err(UpdateError::WrongKind {
-                name: name.clone(),
-                version,
-                kind: "validator",
-            });
+            let package = self.fetch_verified(name, &version)?;
+            if package.manifest().kind != Kind::Extension {
+                return Err(UpdateError::WrongKind {
+                    name: name.clone(),
+                    version,
+                    kind: "validator",
+                });
+            }
+            packages.insert(name.clone(), package);
         }
 
         let state = self.store.load_state()?;
-        let current = state.components.get(name);
-        if let Some(c) = current
-            && c.active.digest == package.digest()
-        {
-            return Ok(InstallOutcome {
-                name: name.clone(),
-                version,
-                digest: package.digest(),
-                previous: Some(c.active.version.clone()),
-                unchanged: true,
-                forced: false,
-                status: c.status.clone(),
-            });
-        }
-        let forced = self.check_admissible(name, &version, package.digest(), current, force)?;
-        let forced = self.check_compatible(&package, current, &state, force)? || forced;
+        let (order, dependencies_forced) = self.plan(&state, &packages, force)?;
 
-        // Compile and link before anything is written: a package that cannot run on this
-        // host changes nothing.
-        let loaded = self.runtime()?.load(&package)?;
-        let gate = self.run_gate(&package, &loaded)?;
-        if !gate.passed() {
-            tracing::warn!(candidate = gate.candidate, problems = ?gate.problems(), "validation failed");
-            return Err(UpdateError::ValidationFailed {
-                candidate: gate.candidate.clone(),
-                problems: gate.problems(),
+        // Every check before anything changes.
+        let mut outcomes = Vec::new();
+        let mut prepared = Vec::new();
+        for name in &order {
+            let package = packages.remove(name).expect("the plan orders the requests");
+            let version = package.manifest().version.clone();
+            let current = state.components.get(name);
+            if let Some(c) = current
+                && c.active.digest == package.digest()
+            {
+                outcomes.push(InstallOutcome {
+                    name: name.clone(),
+                    version,
+                    digest: package.digest(),
+                    previous: Some(c.active.version.clone()),
+                    unchanged: true,
+                    forced: false,
+                    status: c.status.clone(),
+                });
+                continue;
+            }
+            let forced = self.check_admissible(name, &version, package.digest(), current, force)?;
+            let forced = self.check_compatible(&package, current, &state, force)? || forced;
+            // Compile and link before anything is written: a package that cannot run on
+            // this host changes nothing.
+            let loaded = self.runtime()?.load(&package)?;
+            let gate = self.run_gate(&package, &loaded)?;
+            if !gate.passed() {
+                tracing::warn!(candidate = gate.candidate, problems = ?gate.problems(), "validation failed");
+                return Err(UpdateError::ValidationFailed {
+                    candidate: gate.candidate.clone(),
+                    problems: gate.problems(),
+                });
+            }
+            prepared.push(Prepared {
+                forced: forced || dependencies_forced,
+                package,
+                loaded,
+                gate,
             });
         }
-        self.store.put_object(&package)?;
+
+        let several = prepared.len() > 1;
+        let mut done: Vec<Done> = Vec::new();
+        for p in prepared {
+            let name = p.package.manifest().name.clone();
+            let committed = self.store_candidate(&p).and_then(|()| {
+                let state = self.store.load_state()?;
+                self.commit_install(state, p.package, p.loaded, p.forced, &p.gate, several)
+            });
+            match committed {
+                Ok((outcome, first_install_snapshot)) => {
+                    done.push(Done {
+                        name,
+                        first_install_snapshot,
+                    });
+                    outcomes.push(outcome);
+                }
+                Err(e) => {
+                    self.undo_installs(&done, &name, &e)?;
+                    return Err(e);
+                }
+            }
+        }
+        for d in &done {
+            if let Some(snapshot) = &d.first_install_snapshot {
+                self.store.delete_kv_snapshot(&d.name, snapshot)?;
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// The object and its validation report, written before the state names them.
+    fn store_candidate(&self, p: &Prepared) -> Result<(), UpdateError> {
+        self.store.put_object(&p.package)?;
         self.store.save_report(
-            package.digest(),
-            &serde_json::to_value(&gate).expect("a gate report serializes"),
+            p.package.digest(),
+            &serde_json::to_value(&p.gate).expect("a gate report serializes"),
         )?;
         crash::point("install:after-object");
-        self.commit_install(state, package, loaded, forced, &gate)
+        Ok(())
+    }
+
+    /// The install order of `packages` (dependencies first), after checking that no
+    /// requirement is left unmet; returns whether `force` overrode unmet requirements.
+    fn plan(
+        &self,
+        state: &State,
+        packages: &BTreeMap<ComponentName, VerifiedPackage>,
+        force: bool,
+    ) -> Result<(Vec<ComponentName>, bool), UpdateError> {
+        let mut graph: BTreeMap<ComponentName, plan::Node> = BTreeMap::new();
+        for (name, c) in &state.components {
+            if packages.contains_key(name) {
+                continue;
+            }
+            let installed = self.load_installed(name, c.active.digest)?;
+            graph.insert(
+                name.clone(),
+                plan::Node {
+                    version: c.active.version.clone(),
+                    dependencies: installed.manifest().dependencies.clone(),
+                    planned: false,
+                },
+            );
+        }
+        for (name, package) in packages {
+            graph.insert(
+                name.clone(),
+                plan::Node {
+                    version: package.manifest().version.clone(),
+                    dependencies: package.manifest().dependencies.clone(),
+                    planned: true,
+                },
+            );
+        }
+        let order = plan::order(&graph).map_err(|cycle| UpdateError::DependencyCycle {
+            cycle: cycle.to_string(),
+        })?;
+        let unmet = plan::unmet(&graph);
+        if unmet.is_empty() {
+            return Ok((order, false));
+        }
+        if !force {
+            return Err(UpdateError::UnmetDependencies { problems: unmet });
+        }
+        for problem in &unmet {
+            tracing::warn!("forced over an unmet dependency: {problem}");
+        }
+        self.store.journal(
+            &JournalEntry::new(&self.options.actor, "dependencies-forced").detail(unmet.join("; ")),
+        )?;
+        Ok((order, true))
+    }
+
+    /// Undoes the installs of a multi-component update after `failed` failed: upgrades
+    /// roll back to the version they replaced, first installs are removed and their data
+    /// put back; newest first.
+    fn undo_installs(
+        &self,
+        done: &[Done],
+        failed: &ComponentName,
+        cause: &UpdateError,
+    ) -> Result<(), UpdateError> {
+        let reason = format!("undoing a multi-component update: {failed} failed: {cause}");
+        for d in done.iter().rev() {
+            match &d.first_install_snapshot {
+                None => {
+                    self.rollback_locked(&d.name, &reason, false)?;
+                }
+                Some(snapshot) => self.remove_first_install(&d.name, snapshot, &reason)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets a component that was installed for the first time, putting its key-value
+    /// data back as it was before.
+    fn remove_first_install(
+        &self,
+        name: &ComponentName,
+        snapshot: &str,
+        reason: &str,
+    ) -> Result<(), UpdateError> {
+        let gate = self.kv_gate(name);
+        let _closed = gate.write().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.store.load_state()?;
+        let removed = state.components.remove(name);
+        self.store.save_state(&state)?;
+        self.slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        self.store.restore_kv_snapshot(name, snapshot)?;
+        self.store.delete_kv_snapshot(name, snapshot)?;
+        let mut entry = JournalEntry::new(&self.options.actor, "uninstalled")
+            .component(name)
+            .detail(reason.to_owned());
+        if let Some(c) = &removed {
+            entry = entry.version(&c.active.version).digest(c.active.digest);
+        }
+        self.store.journal(&entry)?;
+        Ok(())
     }
 
     /// Refuses what policy forbids; returns whether `force` was needed.
@@ -161,7 +348,8 @@ impl UpdateManager {
         loaded: Arc<LoadedComponent>,
         forced: bool,
         report: &GateReport,
-    ) -> Result<InstallOutcome, UpdateError> {
+        keep_first_install_snapshot: bool,
+    ) -> Result<(InstallOutcome, Option<String>), UpdateError> {
         let name = package.manifest().name.clone();
         let version = package.manifest().version.clone();
         let previous = state.components.get(&name).map(|c| c.active.clone());
@@ -249,6 +437,7 @@ impl UpdateManager {
             validation: Some(report.summary()),
         };
         let mut discarded = Vec::new();
+        let mut kept = None;
         match state.components.get_mut(&name) {
             Some(c) => {
                 let old = std::mem::replace(&mut c.active, record);
@@ -275,7 +464,11 @@ impl UpdateManager {
                 }
             }
             None => {
-                discarded.push(snapshot.clone());
+                if keep_first_install_snapshot {
+                    kept = Some(snapshot.clone());
+                } else {
+                    discarded.push(snapshot.clone());
+                }
                 state.components.insert(
                     name.clone(),
                     ComponentState {
@@ -348,15 +541,18 @@ impl UpdateManager {
                 status = Lifecycle::Committed;
             }
         }
-        Ok(InstallOutcome {
-            name,
-            version,
-            digest: package.digest(),
-            previous: previous.map(|p| p.version),
-            unchanged: false,
-            forced,
-            status,
-        })
+        Ok((
+            InstallOutcome {
+                name,
+                version,
+                digest: package.digest(),
+                previous: previous.map(|p| p.version),
+                unchanged: false,
+                forced,
+                status,
+            },
+            kept,
+        ))
     }
 
     /// After a failed `activate`: put the data back as it was and forget the install.

@@ -1,4 +1,4 @@
-//! `anya install NAME [VERSION] [--force]`.
+//! `anya install NAME [VERSION] [--force]`, or `anya install NAME[@VERSION]... [--force]`.
 
 use std::process::ExitCode;
 
@@ -14,38 +14,63 @@ use crate::output;
 
 #[derive(Debug, Args)]
 pub struct Install {
-    /// The component.
-    name: String,
-    /// The version [default: the newest in the registry].
-    version: Option<String>,
+    /// `NAME [VERSION]` for one component, or `NAME[@VERSION]...` for several, installed
+    /// as one update: in dependency order, all or nothing. The version defaults to the
+    /// newest in the registry.
+    #[arg(required = true, value_name = "NAME[@VERSION]")]
+    targets: Vec<String>,
     /// Allow what policy refuses: a downgrade (below the active version or the
     /// watermark), a blocklisted package, a breaking change without a major version bump,
-    /// or new capabilities without `anya approve`. Audited in the journal.
+    /// new capabilities without `anya approve`, or an unmet dependency. Audited in the
+    /// journal. A failed validation is never overridden.
     #[arg(long)]
     force: bool,
 }
 
+/// `NAME@VERSION` or `NAME`.
+fn target(text: &str) -> Result<(ComponentName, Option<Version>)> {
+    let (name, version) = match text.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (text, None),
+    };
+    let name = ComponentName::parse(name)?;
+    let version = version
+        .map(|v| Version::parse(v).with_context(|| format!("invalid version {v:?} in {text:?}")))
+        .transpose()?;
+    Ok((name, version))
+}
+
 impl Install {
+    /// The requests: the old `NAME VERSION` form when the second word is a version.
+    fn requests(&self) -> Result<Vec<(ComponentName, Option<Version>)>> {
+        if let [name, version] = self.targets.as_slice()
+            && !name.contains('@')
+            && version.starts_with(|c: char| c.is_ascii_digit())
+        {
+            let version =
+                Version::parse(version).with_context(|| format!("invalid version {version:?}"))?;
+            return Ok(vec![(ComponentName::parse(name)?, Some(version))]);
+        }
+        self.targets.iter().map(|t| target(t)).collect()
+    }
+
     pub fn execute(self, global: &Global) -> Result<ExitCode> {
-        let name = ComponentName::parse(&self.name)?;
-        let version = self
-            .version
-            .as_deref()
-            .map(Version::parse)
-            .transpose()
-            .with_context(|| {
-                format!(
-                    "invalid version {:?}",
-                    self.version.as_deref().unwrap_or("")
-                )
-            })?;
+        let requests = self.requests()?;
         let manager = global.manager(Access::Write)?;
-        let outcome = manager.install(&name, version.as_ref(), self.force)?;
+        let outcomes = manager.install_many(&requests, self.force)?;
         if global.json {
-            output::json(&outcome);
-        } else if outcome.unchanged {
-            println!("{} {} is already installed", outcome.name, outcome.version);
-        } else {
+            if let [one] = outcomes.as_slice() {
+                output::json(one);
+            } else {
+                output::json(&outcomes);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        for outcome in &outcomes {
+            if outcome.unchanged {
+                println!("{} {} is already installed", outcome.name, outcome.version);
+                continue;
+            }
             match &outcome.previous {
                 Some(p) => println!(
                     "installed {} {} (was {p}){}",
