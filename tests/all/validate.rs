@@ -342,6 +342,65 @@ fn misbehaving_validators_are_stopped_within_their_limits() {
     assert!(host.validate(&v110, &bip350).passed);
 }
 
+/// Fuel stops a spinning validator, and a memory hog is stopped at its cap, while another
+/// thread keeps calling the current version, without a failed call.
+#[test]
+fn the_host_keeps_serving_while_validators_misbehave() {
+    let fuel = 200_000_000;
+    let host = Host::new(Limits {
+        fuel,
+        deadline: Duration::from_secs(30),
+        memory_bytes: 16 << 20,
+        ..Limits::default()
+    });
+    let v110 = host.candidate(&BECH32_1_1_0);
+    let spin = validator_module(1, "", "(loop $l (br $l)) (i32.const 0)");
+    let spin = host.custom_validator(&validator_component(Some(spin)), "loop-validator");
+    let hog = validator_module(
+        1,
+        "",
+        "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) (i32.const 0)",
+    );
+    let hog = host.custom_validator(&validator_component(Some(hog)), "hog-validator");
+
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (served, reports) = std::thread::scope(|scope| {
+        let serving = scope.spawn(|| {
+            let mut served = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                host.assert_serving(&v110);
+                served += 1;
+            }
+            served
+        });
+        let reports = [host.validate(&v110, &spin), host.validate(&v110, &hog)];
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (serving.join().unwrap(), reports)
+    });
+    assert_eq!(
+        reports[0].failure_kind,
+        Some(FailureKind::OutOfFuel),
+        "{:?}",
+        reports[0]
+    );
+    assert!(
+        reports[0]
+            .failure
+            .as_deref()
+            .unwrap()
+            .contains(&format!("ran out of fuel (limit {fuel})")),
+        "{:?}",
+        reports[0]
+    );
+    assert_eq!(
+        reports[1].failure_kind,
+        Some(FailureKind::MemoryLimit),
+        "{:?}",
+        reports[1]
+    );
+    assert!(served > 0, "no call was served while the validators ran");
+}
+
 /// A validator that imports a WASI interface the host never links (here a network
 /// capability) is refused when it is loaded, with a reason naming what it asked for.
 #[test]
