@@ -12,6 +12,7 @@ pub mod package;
 pub mod policy;
 pub mod registry;
 pub mod runtime;
+pub mod scheduler;
 pub mod signature;
 pub mod slot;
 pub mod store;

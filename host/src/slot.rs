@@ -68,7 +68,7 @@ impl Serving {
 }
 
 /// Calls served by one version, and how many of them failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CallCounts {
     pub calls: u64,
     pub failures: u64,

@@ -11,4 +11,5 @@ mod gate;
 mod hotswap;
 mod interop;
 mod refusals;
+mod scheduler;
 mod validate;

@@ -136,7 +136,9 @@ pub fn diff(running: &ComponentWit, candidate: &ComponentWit) -> WitDiff {
 }
 
 /// What an update is, as its WIT shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ComputedType {
     /// An export was removed or changed.

@@ -332,17 +332,32 @@ impl ComponentPolicy {
     /// breaking changes also needs `breaking_changes`, whatever its type, because it can
     /// break the callers of a running component.
     pub fn auto_install(&self, candidate: &Manifest) -> AutoInstall {
+        self.auto_install_of(
+            candidate.update_type,
+            candidate.security_critical,
+            candidate.breaking_changes,
+        )
+    }
+
+    /// [`auto_install`](Self::auto_install) from the three facts it weighs; `breaking`
+    /// is true when the manifest declares breaking changes or the WIT shows them.
+    pub fn auto_install_of(
+        &self,
+        update_type: UpdateType,
+        security_critical: bool,
+        breaking: bool,
+    ) -> AutoInstall {
         if !self.auto_update {
             return AutoInstall::Refused("automatic updates are off for this component");
         }
-        let security = candidate.security_critical || candidate.update_type == UpdateType::Security;
+        let security = security_critical || update_type == UpdateType::Security;
         if security && !self.security_updates {
             return AutoInstall::Refused("automatic security updates are off");
         }
         if !security && !self.feature_updates {
             return AutoInstall::Refused("automatic feature updates are off");
         }
-        if candidate.breaking_changes && !self.breaking_changes {
+        if breaking && !self.breaking_changes {
             return AutoInstall::Refused("breaking changes are never installed automatically");
         }
         AutoInstall::Allowed

@@ -10,6 +10,9 @@
 //!   snapshots/<component>/<id>/ key-value snapshots of rollback points
 //!   reports/<hex>.json          the validation report of each installed digest
 //!   journal.jsonl               see [`JournalEntry`]
+//!   schedule.json               updates the daemon's scheduler planned ([`DaemonFile`])
+//!   load-history.json           calls per minute of the week ([`DaemonFile`])
+//!   daemon/control.sock         the daemon's control socket (0600, folder 0700)
 //!   anya.lock                   one writer at a time
 //! ```
 //! Every write of a small file is tmp → fsync → rename → fsync(dir) ([`atomic`]).
@@ -52,6 +55,33 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     #[error("object {digest} is missing from {path}")]
     MissingObject { digest: Digest, path: PathBuf },
+}
+
+/// The daemon's own files in the state folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonFile {
+    /// The updates the scheduler has planned, and why then.
+    Schedule,
+    /// Calls per minute of the week, for choosing the quietest time.
+    LoadHistory,
+}
+
+impl DaemonFile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule.json",
+            Self::LoadHistory => "load-history.json",
+        }
+    }
+}
+
+/// An update the daemon's scheduler will start later, and why then (`schedule.json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Planned {
+    pub component: ComponentName,
+    pub version: semver::Version,
+    pub at: jiff::Timestamp,
+    pub why: String,
 }
 
 /// How long [`Store::open`] waits for a conflicting lock before it refuses.
@@ -237,6 +267,35 @@ impl Store {
                 path,
                 reason: e.to_string(),
             })
+    }
+
+    /// Writes one of the daemon's own small files (`schedule.json`, `load-history.json`)
+    /// at the top of the state folder, atomically.
+    pub fn write_daemon_file(&self, file: DaemonFile, bytes: &[u8]) -> Result<(), StoreError> {
+        self.assert_writable();
+        let path = self.root.join(file.name());
+        atomic::write_atomic(&path, bytes).map_err(|source| StoreError::Io { path, source })
+    }
+
+    /// The updates the scheduler planned, as it last wrote them (empty without a file).
+    pub fn planned(&self) -> Result<Vec<Planned>, StoreError> {
+        let Some(bytes) = self.read_daemon_file(DaemonFile::Schedule)? else {
+            return Ok(Vec::new());
+        };
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            path: self.root.join(DaemonFile::Schedule.name()),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Reads one of the daemon's small files; `None` when it does not exist.
+    pub fn read_daemon_file(&self, file: DaemonFile) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.root.join(file.name());
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
     }
 
     fn state_path(&self) -> PathBuf {

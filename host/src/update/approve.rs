@@ -22,7 +22,7 @@ use crate::package::VerifiedPackage;
 use crate::store::{Approval, ComponentState, JournalEntry, State};
 
 /// What `approve` recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ApproveOutcome {
     pub name: ComponentName,
     pub version: Version,
@@ -80,12 +80,12 @@ impl UpdateManager {
             version: version.clone(),
             digest: package.digest(),
             imports: imports.clone(),
-            approved_by: self.options.actor.clone(),
+            approved_by: self.actor(),
             at: Timestamp::now(),
         });
         self.store.save_state(&state)?;
         self.store.journal(
-            &JournalEntry::new(&self.options.actor, "approved")
+            &JournalEntry::new(self.actor(), "approved")
                 .component(name)
                 .version(version)
                 .digest(package.digest())
@@ -147,7 +147,7 @@ impl UpdateManager {
             return Ok(false);
         }
         self.store.journal(
-            &JournalEntry::new(&self.options.actor, "compat-forced")
+            &JournalEntry::new(self.actor(), "compat-forced")
                 .component(name)
                 .version(version)
                 .digest(package.digest())

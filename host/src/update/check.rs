@@ -12,7 +12,7 @@ use crate::package::VerifiedPackage;
 use crate::store::{State, VersionRecord};
 
 /// One available update: what its signed manifest declares beside what its WIT shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct UpdateInfo {
     pub component: ComponentName,
     pub current_version: Version,
@@ -43,6 +43,8 @@ pub struct UpdateInfo {
     pub breaking_without_major: bool,
     /// Where the manifest contradicts the WIT.
     pub mismatches: Vec<String>,
+    /// The components it depends on, with the versions it needs.
+    pub dependencies: std::collections::BTreeMap<ComponentName, semver::VersionReq>,
     /// The BIPs the manifest claims (`bip_compliance`) and the policy requires, each
     /// with the validators that proved it.
     pub bips: Vec<BipProof>,
@@ -55,7 +57,7 @@ pub struct UpdateInfo {
 }
 
 /// A newer version that was found but cannot be offered, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CheckProblem {
     pub component: ComponentName,
     pub version: Version,
@@ -63,7 +65,7 @@ pub struct CheckProblem {
 }
 
 /// What `check` found.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CheckReport {
     pub updates: Vec<UpdateInfo>,
     pub problems: Vec<CheckProblem>,
@@ -145,6 +147,7 @@ impl UpdateManager {
                             held_for_approval,
                             breaking_without_major: classification.breaks_without_major(),
                             mismatches: classification.mismatches,
+                            dependencies: m.dependencies.clone(),
                             bips_proven: gate.bips_proven(),
                             validation_passed: gate.passed(),
                             validation_problems: gate.problems(),

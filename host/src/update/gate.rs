@@ -60,14 +60,14 @@ pub struct ComponentValidation {
 }
 
 /// A validator that was named but could not run, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct UnavailableValidator {
     pub name: ComponentName,
     pub reason: String,
 }
 
 /// Whether one BIP is proven for a candidate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BipProof {
     pub bip: Bip,
     /// Listed in the candidate's `bip_compliance`.
@@ -227,7 +227,7 @@ impl UpdateManager {
     ) -> Result<GateReport, UpdateError> {
         let manifest = package.manifest();
         let attached = self
-            .options
+            .options()
             .validation
             .components
             .get(&manifest.name)
@@ -239,7 +239,7 @@ impl UpdateManager {
                 names.push(name.clone());
             }
         }
-        let pre_update_tests = self.options.validation.pre_update_tests;
+        let pre_update_tests = self.options().validation.pre_update_tests;
         let (runs, unavailable, skipped) = self.run_validators(&names, candidate, |validator| {
             pre_update_tests
                 || validator
@@ -315,7 +315,7 @@ impl UpdateManager {
         UpdateError,
     > {
         let started = Instant::now();
-        let budget = self.options.validation.timeout;
+        let budget = self.options().validation.timeout;
         let mut runs = Vec::new();
         let mut unavailable = Vec::new();
         let mut skipped = 0;

@@ -30,7 +30,7 @@ pub(crate) const ACTIVATE: &str = "anya:extension/lifecycle#activate";
 pub(crate) const HEALTH: &str = "anya:extension/lifecycle#health";
 
 /// What `install` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct InstallOutcome {
     pub name: ComponentName,
     pub version: Version,
@@ -247,7 +247,7 @@ impl UpdateManager {
             tracing::warn!("forced over an unmet dependency: {problem}");
         }
         self.store.journal(
-            &JournalEntry::new(&self.options.actor, "dependencies-forced").detail(unmet.join("; ")),
+            &JournalEntry::new(self.actor(), "dependencies-forced").detail(unmet.join("; ")),
         )?;
         Ok((order, true))
     }
@@ -292,7 +292,7 @@ impl UpdateManager {
             .remove(name);
         self.store.restore_kv_snapshot(name, snapshot)?;
         self.store.delete_kv_snapshot(name, snapshot)?;
-        let mut entry = JournalEntry::new(&self.options.actor, "uninstalled")
+        let mut entry = JournalEntry::new(self.actor(), "uninstalled")
             .component(name)
             .detail(reason.to_owned());
         if let Some(c) = &removed {
@@ -357,7 +357,7 @@ impl UpdateManager {
         // An optional drain: new calls wait, calls in flight on the old version finish,
         // before the migration runs.
         let slot = self.loaded_slot(&name);
-        let _drained = match (&self.options.drain, &slot) {
+        let _drained = match (&self.options().drain, &slot) {
             (Some(drain), Some(slot)) => {
                 let drained = slot.drain(drain.timeout);
                 if drained.still_in_flight > 0 {
@@ -392,7 +392,7 @@ impl UpdateManager {
         self.store.save_state(&state)?;
         crash::point("install:after-pending-state");
         self.store.journal(
-            &JournalEntry::new(&self.options.actor, "install-started")
+            &JournalEntry::new(self.actor(), "install-started")
                 .component(&name)
                 .version(&version)
                 .digest(package.digest())
@@ -405,7 +405,7 @@ impl UpdateManager {
         let mut activated = self.activate(&package, &loaded, previous.as_ref().map(|p| &p.version));
         // A first install has nothing serving to swap with: its post-install check runs
         // before the state names it, so a failure leaves nothing installed.
-        let post_check = self.options.validation.post_update_validation;
+        let post_check = self.options().validation.post_update_validation;
         if activated.is_ok() && post_check && previous.is_none() {
             activated = self.post_install_check(&package, &loaded, &self.lifecycle_context(&name));
         }
@@ -424,9 +424,9 @@ impl UpdateManager {
         // An upgrade stays on trial at least until its post-install check passes: a crash
         // before that rolls it back at the next start.
         let check_after_swap = post_check && previous.is_some();
-        let mut status = match &self.options.trial {
+        let mut status = match &self.options().trial {
             Some(trial) => until(trial.duration),
-            None if check_after_swap => until(self.options.validation.timeout),
+            None if check_after_swap => until(self.options().validation.timeout),
             None => Lifecycle::Committed,
         };
         let record = VersionRecord {
@@ -455,7 +455,7 @@ impl UpdateManager {
                         forced: old.forced,
                     },
                 );
-                while c.rollback_points.len() > self.options.rollback_points.max(1) {
+                while c.rollback_points.len() > self.options().rollback_points.max(1) {
                     discarded.extend(c.rollback_points.pop().and_then(|p| p.kv_snapshot));
                 }
                 c.status = status.clone();
@@ -499,7 +499,7 @@ impl UpdateManager {
         drop(_closed);
         self.store.journal(
             &JournalEntry::new(
-                &self.options.actor,
+                self.actor(),
                 if forced {
                     "installed-forced"
                 } else {
@@ -536,7 +536,7 @@ impl UpdateManager {
                     reason: e.to_string(),
                 });
             }
-            if self.options.trial.is_none() {
+            if self.options().trial.is_none() {
                 self.commit_locked(&name, "post-install check passed")?;
                 status = Lifecycle::Committed;
             }
@@ -568,7 +568,7 @@ impl UpdateManager {
         self.store.save_state(state)?;
         self.store.delete_kv_snapshot(name, snapshot)?;
         self.store.journal(
-            &JournalEntry::new(&self.options.actor, "install-failed")
+            &JournalEntry::new(self.actor(), "install-failed")
                 .component(name)
                 .detail(format!("{cause}; key-value data restored")),
         )?;
@@ -620,7 +620,7 @@ impl UpdateManager {
             serde_json::Value::Array(Vec::new()),
         )?;
         let names = self
-            .options
+            .options()
             .validation
             .components
             .get(&package.manifest().name)

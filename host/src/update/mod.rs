@@ -183,13 +183,28 @@ impl Default for Options {
     }
 }
 
+thread_local! {
+    static ACTOR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `actor` as who is asking, for the journal entries the operations it
+/// calls on this thread write (a daemon serves each request on its own thread: `cli
+/// uid=1000`, `scheduler`).
+pub fn with_actor<R>(actor: &str, f: impl FnOnce() -> R) -> R {
+    let previous = ACTOR.with(|a| a.replace(Some(actor.to_owned())));
+    let result = f();
+    ACTOR.with(|a| *a.borrow_mut() = previous);
+    result
+}
+
 /// The update pipeline over one state folder.
 pub struct UpdateManager {
     store: Store,
     trust: TrustStore,
     registry: Box<dyn Registry>,
     runtime: OnceLock<Arc<Runtime>>,
-    options: Options,
+    /// Replaced whole when the daemon reloads its policy; an operation reads it once.
+    options: arc_swap::ArcSwap<Options>,
     slots: RwLock<HashMap<ComponentName, Arc<Slot>>>,
     /// Per component: held for writing while its key-value data is snapshotted, migrated
     /// or restored (see `kv_bridge`).
@@ -212,7 +227,7 @@ impl UpdateManager {
             trust,
             registry,
             runtime: OnceLock::new(),
-            options,
+            options: arc_swap::ArcSwap::from_pointee(options),
             slots: RwLock::new(HashMap::new()),
             kv_gates: RwLock::new(HashMap::new()),
             operations: Mutex::new(()),
@@ -235,8 +250,23 @@ impl UpdateManager {
         &self.trust
     }
 
-    pub fn options(&self) -> &Options {
-        &self.options
+    /// The settings in force now.
+    pub fn options(&self) -> Arc<Options> {
+        self.options.load_full()
+    }
+
+    /// Replaces the settings (a policy reload): operations that start afterwards use
+    /// them. The runtime's call limits are fixed when it is made and do not change.
+    pub fn set_options(&self, options: Options) {
+        self.options.store(Arc::new(options));
+    }
+
+    /// Who is asking, for the journal: the actor of the current request (see
+    /// [`with_actor`]) or the configured one.
+    pub fn actor(&self) -> String {
+        ACTOR
+            .with(|a| a.borrow().clone())
+            .unwrap_or_else(|| self.options.load().actor.clone())
     }
 
     /// The runtime, made on first use (building the engine is not free, and `check`,
@@ -247,7 +277,7 @@ impl UpdateManager {
         }
         let rt = Runtime::new(RuntimeConfig {
             cache_dir: self.store.cache_dir(),
-            limits: self.options.limits.clone(),
+            limits: self.options().limits.clone(),
         })?;
         Ok(self.runtime.get_or_init(|| Arc::new(rt)))
     }
@@ -324,7 +354,7 @@ impl UpdateManager {
                 gate: self.kv_gate(name),
             }),
             mode: self
-                .options
+                .options()
                 .call_modes
                 .get(name)
                 .copied()
@@ -351,13 +381,14 @@ impl UpdateManager {
     ) -> Result<VerifiedPackage, UpdateError> {
         let Fetched { bytes, source } =
             self.registry
-                .fetch(name, version, self.options.max_package_bytes)?;
-        let package = package::verify_with_max(bytes, &self.trust, self.options.max_package_bytes)
-            .map_err(|reason| UpdateError::Refused {
-                source_path: source.clone(),
-                component: format!("{name} {version}"),
-                reason,
-            })?;
+                .fetch(name, version, self.options().max_package_bytes)?;
+        let package =
+            package::verify_with_max(bytes, &self.trust, self.options().max_package_bytes)
+                .map_err(|reason| UpdateError::Refused {
+                    source_path: source.clone(),
+                    component: format!("{name} {version}"),
+                    reason,
+                })?;
         let manifest = package.manifest();
         if manifest.name != *name || manifest.version != *version {
             return Err(UpdateError::Mismatch {
@@ -378,12 +409,13 @@ impl UpdateManager {
     ) -> Result<VerifiedPackage, UpdateError> {
         let path: PathBuf = self.store.object_path(digest);
         let bytes = self.store.read_object(digest)?;
-        let package = package::verify_with_max(bytes, &self.trust, self.options.max_package_bytes)
-            .map_err(|reason| UpdateError::Refused {
-                source_path: path.display().to_string(),
-                component: name.to_string(),
-                reason,
-            })?;
+        let package =
+            package::verify_with_max(bytes, &self.trust, self.options().max_package_bytes)
+                .map_err(|reason| UpdateError::Refused {
+                    source_path: path.display().to_string(),
+                    component: name.to_string(),
+                    reason,
+                })?;
         if package.manifest().name != *name {
             return Err(UpdateError::Mismatch {
                 source_path: path.display().to_string(),

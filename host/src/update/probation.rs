@@ -14,7 +14,7 @@ use crate::slot::Serving;
 use crate::store::{JournalEntry, Lifecycle};
 
 /// What [`UpdateManager::tick`] decided for one component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum TrialEvent {
     Committed { name: ComponentName },
@@ -40,7 +40,7 @@ impl UpdateManager {
     /// Counts one serving call; during a trial, a breach rolls the version back.
     pub(super) fn record_outcome(&self, name: &ComponentName, serving: &Serving, failed: bool) {
         let counts = serving.record(failed);
-        let Some(trial) = &self.options.trial else {
+        let Some(trial) = &self.options().trial else {
             return;
         };
         if !failed || !serving.on_trial() || counts.calls < trial.min_calls {
@@ -99,7 +99,7 @@ impl UpdateManager {
             slot.current().end_trial();
         }
         self.store.journal(
-            &JournalEntry::new(&self.options.actor, "committed")
+            &JournalEntry::new(self.actor(), "committed")
                 .component(name)
                 .version(&active.version)
                 .digest(active.digest)
@@ -133,7 +133,11 @@ impl UpdateManager {
             if let Err(e) = health {
                 serving.record(true);
                 let reason = format!("trial failed: {e}");
-                let auto = self.options.trial.as_ref().is_none_or(|t| t.auto_rollback);
+                let auto = self
+                    .options()
+                    .trial
+                    .as_ref()
+                    .is_none_or(|t| t.auto_rollback);
                 if auto {
                     serving.end_trial();
                     self.rollback_locked(name, &reason, true)?;

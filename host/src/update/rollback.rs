@@ -20,7 +20,7 @@ use crate::store::{
 };
 
 /// What `rollback` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RollbackOutcome {
     pub name: ComponentName,
     pub from: Version,
@@ -131,10 +131,10 @@ impl UpdateManager {
         crash::point("rollback:after-cleanup");
         self.store.journal(
             &JournalEntry::new(
-                if automatic {
-                    "anya (trial)"
+                &if automatic {
+                    "anya (trial)".to_owned()
                 } else {
-                    self.options.actor.as_str()
+                    self.actor()
                 },
                 if automatic {
                     "rolled-back-automatically"
@@ -167,7 +167,7 @@ impl UpdateManager {
     /// A rollback has already moved traffic; its state write is retried
     /// (`max_rollback_attempts`) before giving up.
     fn save_state_retrying(&self, state: &crate::store::State) -> Result<(), UpdateError> {
-        let attempts = self.options.max_rollback_attempts.max(1);
+        let attempts = self.options().max_rollback_attempts.max(1);
         let mut last = None;
         for attempt in 1..=attempts {
             match self.store.save_state(state) {

@@ -11,7 +11,7 @@ use crate::slot::CallCounts;
 use crate::store::{Blocked, Lifecycle, RollbackPoint, RollbackRecord, ValidationSummary};
 
 /// One installed component, as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ComponentStatus {
     pub name: ComponentName,
     pub version: Version,
@@ -34,11 +34,13 @@ pub struct ComponentStatus {
 }
 
 /// Everything `status` shows.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct StatusReport {
     pub components: Vec<ComponentStatus>,
     /// Components the registry offers that are not installed.
     pub available: Vec<(ComponentName, Version)>,
+    /// Updates the daemon's scheduler will start later, when and why then.
+    pub planned: Vec<crate::store::Planned>,
 }
 
 impl UpdateManager {
@@ -54,7 +56,10 @@ impl UpdateManager {
     /// Installed components with their history, plus what the registry offers besides.
     pub fn status(&self) -> Result<StatusReport, UpdateError> {
         let state = self.store.load_state()?;
-        let mut report = StatusReport::default();
+        let mut report = StatusReport {
+            planned: self.store.planned()?,
+            ..StatusReport::default()
+        };
         for (name, c) in &state.components {
             report.components.push(ComponentStatus {
                 name: name.clone(),

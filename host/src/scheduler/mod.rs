@@ -1,0 +1,379 @@
+//! The scheduler: on each cycle (one clock reading for every decision in it), supervise
+//! trials, find updates, and install those the policy lets through by itself, inside the
+//! maintenance window, at most `max_concurrent_updates` per cycle, dependencies first.
+//!
+//! Decisions, per update found:
+//! - held for approval (new capabilities): never installed; `anya approve` or an operator
+//!   install lets it through;
+//! - refused: its validation would fail, or it breaks exports without a major bump;
+//! - skipped: the policy does not install it by itself (`auto_update` off for the
+//!   component, feature updates off, breaking changes);
+//! - deferred: allowed, but outside the maintenance window, or later in the window at its
+//!   quietest part ([`quiet`]); planned for then, and `anya status` says when and why;
+//! - installed, or failed (the install's own error).
+//!
+//! Each decision is journaled once per component, version and kind (actor `scheduler`),
+//! not at every cycle.
+
+pub mod clock;
+pub mod quiet;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use semver::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::compat::ComputedType;
+use crate::ids::ComponentName;
+use crate::policy::{AutoInstall, Policy};
+pub use crate::store::Planned;
+use crate::store::{DaemonFile, JournalEntry};
+use crate::update::{self, TrialEvent, UpdateError, UpdateInfo, UpdateManager, plan};
+
+pub use clock::{Clock, FileClock, ManualClock, SystemClock};
+pub use quiet::{LoadHistory, QuietSlot};
+
+/// Who the scheduler is, in the journal.
+pub const ACTOR: &str = "scheduler";
+
+/// How long an update is assumed to take when choosing the quietest part of a window.
+pub const UPDATE_SPAN: Duration = Duration::from_secs(10 * 60);
+
+/// What the scheduler decided about one update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionKind {
+    Installed,
+    Deferred,
+    HeldForApproval,
+    Refused,
+    Skipped,
+    Failed,
+}
+
+impl DecisionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Installed => "installed",
+            Self::Deferred => "deferred",
+            Self::HeldForApproval => "held-for-approval",
+            Self::Refused => "refused",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One decision, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub component: ComponentName,
+    pub version: Version,
+    pub decision: DecisionKind,
+    pub reason: String,
+    /// The update's declared type, for notifications and metrics.
+    pub update_type: crate::manifest::UpdateType,
+    pub security_critical: bool,
+    /// The version it replaced (installed) or would replace.
+    pub from: Version,
+    /// Wall-clock time of the install, for an installed or failed one.
+    pub duration_ms: Option<u64>,
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CycleReport {
+    /// The clock reading every decision used.
+    pub at: Option<Timestamp>,
+    /// Updates seen for the first time (for "update available" notifications).
+    pub new_updates: Vec<UpdateInfo>,
+    pub decisions: Vec<Decision>,
+    /// Trials committed or rolled back.
+    pub trial_events: Vec<TrialEvent>,
+    /// When the next update is planned.
+    pub planned: Vec<Planned>,
+}
+
+/// The scheduler's memory between cycles.
+#[derive(Debug)]
+pub struct Scheduler {
+    history: Arc<LoadHistory>,
+    /// (component, version, decision) already journaled.
+    journaled: HashSet<(ComponentName, Version, DecisionKind)>,
+    /// (component, version) already announced.
+    announced: HashSet<(ComponentName, Version)>,
+    planned: BTreeMap<ComponentName, Planned>,
+}
+
+impl Scheduler {
+    pub fn new(history: Arc<LoadHistory>) -> Self {
+        Self {
+            history,
+            journaled: HashSet::new(),
+            announced: HashSet::new(),
+            planned: BTreeMap::new(),
+        }
+    }
+
+    /// The updates planned for later.
+    pub fn planned(&self) -> Vec<Planned> {
+        self.planned.values().cloned().collect()
+    }
+
+    /// When the cycle after one at `last` is due: the policy's interval plus this host's
+    /// jitter (a fixed share of up to a tenth of the interval, from `host_seed`), so a
+    /// fleet does not hit its registry at once.
+    pub fn next_check(policy: &Policy, last: Timestamp, host_seed: &str) -> Timestamp {
+        let interval = policy.auto_update.check_interval;
+        let digest = crate::ids::Digest::of(host_seed.as_bytes());
+        let share = f64::from(u16::from_be_bytes([
+            digest.as_bytes()[0],
+            digest.as_bytes()[1],
+        ])) / f64::from(u16::MAX);
+        let jitter = interval.mul_f64(0.1 * share);
+        last.checked_add(
+            jiff::SignedDuration::try_from(interval + jitter).unwrap_or(jiff::SignedDuration::MAX),
+        )
+        .unwrap_or(Timestamp::MAX)
+    }
+
+    /// One cycle at `now`, with `manager` acting as [`ACTOR`].
+    pub fn cycle(
+        &mut self,
+        manager: &UpdateManager,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<CycleReport, UpdateError> {
+        update::with_actor(ACTOR, || self.cycle_inner(manager, policy, now))
+    }
+
+    fn cycle_inner(
+        &mut self,
+        manager: &UpdateManager,
+        policy: &Policy,
+        now: Timestamp,
+    ) -> Result<CycleReport, UpdateError> {
+        let mut report = CycleReport {
+            at: Some(now),
+            trial_events: manager.tick(now)?,
+            ..CycleReport::default()
+        };
+        let check = manager.check()?;
+        let updates = dependency_order(check.updates);
+        // Plans for components that no longer have that update (an operator installed it,
+        // or a newer one appeared) are dropped.
+        self.planned.retain(|name, p| {
+            updates
+                .iter()
+                .any(|u| u.component == *name && u.available_version == p.version)
+        });
+
+        let allowed_now = policy.update_allowed_at(now);
+        let mut installs = 0;
+        for u in updates {
+            let key = (u.component.clone(), u.available_version.clone());
+            if self.announced.insert(key) {
+                report.new_updates.push(u.clone());
+            }
+            let (kind, reason) = self.decide(policy, &u, now, allowed_now, &mut installs);
+            let mut decision = Decision {
+                component: u.component.clone(),
+                version: u.available_version.clone(),
+                decision: kind,
+                reason,
+                update_type: u.update_type,
+                security_critical: u.security_critical,
+                from: u.current_version.clone(),
+                duration_ms: None,
+            };
+            if kind == DecisionKind::Installed {
+                let started = std::time::Instant::now();
+                let result = manager.install(&u.component, Some(&u.available_version), false);
+                decision.duration_ms =
+                    Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+                self.planned.remove(&u.component);
+                if let Err(e) = result {
+                    decision.decision = DecisionKind::Failed;
+                    decision.reason = e.to_string();
+                }
+            }
+            self.journal(manager, &decision)?;
+            report.decisions.push(decision);
+        }
+        report.planned = self.planned();
+        let schedule = serde_json::to_vec_pretty(&report.planned).expect("plans serialize");
+        manager
+            .store()
+            .write_daemon_file(DaemonFile::Schedule, &schedule)?;
+        Ok(report)
+    }
+
+    /// The decision about `u` at `now`, and why.
+    fn decide(
+        &mut self,
+        policy: &Policy,
+        u: &UpdateInfo,
+        now: Timestamp,
+        allowed_now: bool,
+        installs: &mut usize,
+    ) -> (DecisionKind, String) {
+        if u.held_for_approval {
+            return (
+                DecisionKind::HeldForApproval,
+                format!(
+                    "asks for capabilities the running version does not have ({}); run \
+                     `anya approve {} {}`",
+                    u.capability_changes.join(", "),
+                    u.component,
+                    u.available_version
+                ),
+            );
+        }
+        if !u.validation_passed {
+            return (
+                DecisionKind::Refused,
+                format!(
+                    "validation would fail: {}",
+                    u.validation_problems.join("; ")
+                ),
+            );
+        }
+        if u.breaking_without_major {
+            return (
+                DecisionKind::Refused,
+                format!(
+                    "breaks exports without a major version bump: {}",
+                    u.breaking_reasons.join("; ")
+                ),
+            );
+        }
+        let breaking = u.breaking_changes || u.computed_type == ComputedType::Breaking;
+        let component = policy.component(&u.component);
+        if let AutoInstall::Refused(why) =
+            component.auto_install_of(u.update_type, u.security_critical, breaking)
+        {
+            return (DecisionKind::Skipped, why.to_owned());
+        }
+        if !allowed_now {
+            let plan = self.plan(policy, u, now);
+            return match plan {
+                Some(p) => (
+                    DecisionKind::Deferred,
+                    format!(
+                        "outside the maintenance window; planned for {} ({})",
+                        p.at, p.why
+                    ),
+                ),
+                None => (
+                    DecisionKind::Deferred,
+                    "outside the maintenance window, and no window opens".to_owned(),
+                ),
+            };
+        }
+        if let Some(p) = self.planned.get(&u.component)
+            && p.version == u.available_version
+            && p.at > now
+        {
+            return (
+                DecisionKind::Deferred,
+                format!(
+                    "waiting for the quietest part of the window: {} ({})",
+                    p.at, p.why
+                ),
+            );
+        }
+        if *installs >= policy.auto_update.max_concurrent_updates {
+            return (
+                DecisionKind::Deferred,
+                format!(
+                    "max_concurrent_updates ({}) reached in this cycle; next cycle",
+                    policy.auto_update.max_concurrent_updates
+                ),
+            );
+        }
+        *installs += 1;
+        let kind = if u.security_critical || u.update_type == crate::manifest::UpdateType::Security
+        {
+            "security update"
+        } else {
+            "update"
+        };
+        (
+            DecisionKind::Installed,
+            format!("{kind} allowed by the policy, inside the maintenance window"),
+        )
+    }
+
+    /// Plans `u` for the quietest part of the next window (kept if already planned for
+    /// that window).
+    fn plan(&mut self, policy: &Policy, u: &UpdateInfo, now: Timestamp) -> Option<Planned> {
+        let (start, end) = match &policy.maintenance_window {
+            Some(w) => w.next_opening(now)?,
+            None => return None,
+        };
+        if let Some(p) = self.planned.get(&u.component)
+            && p.version == u.available_version
+            && p.at >= start
+            && p.at < end
+        {
+            return Some(p.clone());
+        }
+        let slot = self.history.quietest(start.max(now), end, UPDATE_SPAN);
+        let planned = Planned {
+            component: u.component.clone(),
+            version: u.available_version.clone(),
+            at: slot.at,
+            why: slot.why,
+        };
+        self.planned.insert(u.component.clone(), planned.clone());
+        Some(planned)
+    }
+
+    /// Journals a decision once per component, version and kind (installs and failures
+    /// journal themselves through the pipeline; this adds the scheduler's reason).
+    fn journal(&mut self, manager: &UpdateManager, d: &Decision) -> Result<(), UpdateError> {
+        let key = (d.component.clone(), d.version.clone(), d.decision);
+        if !self.journaled.insert(key) {
+            return Ok(());
+        }
+        manager.store().journal(
+            &JournalEntry::new(ACTOR, format!("scheduler-{}", d.decision.as_str()))
+                .component(&d.component)
+                .version(&d.version)
+                .detail(d.reason.clone()),
+        )?;
+        Ok(())
+    }
+}
+
+/// Updates with each after those it depends on (by the manifests' dependencies among
+/// the updates found); a cycle leaves the order as found (installing refuses it).
+fn dependency_order(updates: Vec<UpdateInfo>) -> Vec<UpdateInfo> {
+    let graph: BTreeMap<ComponentName, plan::Node> = updates
+        .iter()
+        .map(|u| {
+            (
+                u.component.clone(),
+                plan::Node {
+                    version: u.available_version.clone(),
+                    dependencies: u.dependencies.clone(),
+                    planned: true,
+                },
+            )
+        })
+        .collect();
+    let Ok(order) = plan::order(&graph) else {
+        return updates;
+    };
+    let mut by_name: BTreeMap<ComponentName, UpdateInfo> = updates
+        .into_iter()
+        .map(|u| (u.component.clone(), u))
+        .collect();
+    order
+        .into_iter()
+        .filter_map(|name| by_name.remove(&name))
+        .collect()
+}
