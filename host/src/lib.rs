@@ -5,6 +5,7 @@
 //! wasmtime; `update` is the hub that calls the modules beneath it.
 
 pub mod compat;
+pub mod daemon;
 pub mod ids;
 pub mod keys;
 pub mod manifest;

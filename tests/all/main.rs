@@ -6,6 +6,7 @@ mod cache;
 mod cli;
 mod compat;
 mod crash;
+mod daemon;
 mod deps;
 mod gate;
 mod hotswap;

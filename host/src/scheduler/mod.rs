@@ -12,8 +12,8 @@
 //!   quietest part ([`quiet`]); planned for then, and `anya status` says when and why;
 //! - installed, or failed (the install's own error).
 //!
-//! Each decision is journaled once per component, version and kind (actor `scheduler`),
-//! not at every cycle.
+//! Each decision is journaled once per component, version, kind and reason (actor
+//! `scheduler`), not at every cycle.
 
 pub mod clock;
 pub mod quiet;
@@ -81,6 +81,8 @@ pub struct Decision {
     pub from: Version,
     /// Wall-clock time of the install, for an installed or failed one.
     pub duration_ms: Option<u64>,
+    /// What an install left active: the package's digest, and whether it is on trial.
+    pub installed: Option<(crate::ids::Digest, bool)>,
 }
 
 /// What one cycle did.
@@ -101,8 +103,8 @@ pub struct CycleReport {
 #[derive(Debug)]
 pub struct Scheduler {
     history: Arc<LoadHistory>,
-    /// (component, version, decision) already journaled.
-    journaled: HashSet<(ComponentName, Version, DecisionKind)>,
+    /// (component, version, decision, reason) already journaled.
+    journaled: HashSet<(ComponentName, Version, DecisionKind, String)>,
     /// (component, version) already announced.
     announced: HashSet<(ComponentName, Version)>,
     planned: BTreeMap<ComponentName, Planned>,
@@ -188,6 +190,7 @@ impl Scheduler {
                 security_critical: u.security_critical,
                 from: u.current_version.clone(),
                 duration_ms: None,
+                installed: None,
             };
             if kind == DecisionKind::Installed {
                 let started = std::time::Instant::now();
@@ -195,9 +198,16 @@ impl Scheduler {
                 decision.duration_ms =
                     Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
                 self.planned.remove(&u.component);
-                if let Err(e) = result {
-                    decision.decision = DecisionKind::Failed;
-                    decision.reason = e.to_string();
+                match result {
+                    Ok(outcome) => {
+                        let on_trial =
+                            matches!(outcome.status, crate::store::Lifecycle::Trial { .. });
+                        decision.installed = Some((outcome.digest, on_trial));
+                    }
+                    Err(e) => {
+                        decision.decision = DecisionKind::Failed;
+                        decision.reason = e.to_string();
+                    }
                 }
             }
             self.journal(manager, &decision)?;
@@ -335,7 +345,14 @@ impl Scheduler {
     /// Journals a decision once per component, version and kind (installs and failures
     /// journal themselves through the pipeline; this adds the scheduler's reason).
     fn journal(&mut self, manager: &UpdateManager, d: &Decision) -> Result<(), UpdateError> {
-        let key = (d.component.clone(), d.version.clone(), d.decision);
+        // A deferral's reason names its planned time, which is fixed once planned; a
+        // wait inside the window says the same each cycle.
+        let key = (
+            d.component.clone(),
+            d.version.clone(),
+            d.decision,
+            d.reason.clone(),
+        );
         if !self.journaled.insert(key) {
             return Ok(());
         }

@@ -72,7 +72,11 @@ impl UpdateManager {
                 blocklist: c.blocklist.clone(),
                 last_rollback: c.last_rollback.clone(),
                 validation: c.active.validation.clone(),
-                calls: self.loaded_slot(name).map(|s| s.current().counts()),
+                // Only once it served: a loaded slot that served nothing says nothing.
+                calls: self
+                    .loaded_slot(name)
+                    .map(|s| s.current().counts())
+                    .filter(|c| c.calls > 0),
                 latest_in_registry: self.registry.versions(name)?.pop(),
             });
         }

@@ -65,6 +65,16 @@ impl Global {
         })
     }
 
+    /// The policy file: the one given, else `STATE/update_policy.toml` (which may not
+    /// exist).
+    pub fn policy_path(&self) -> Option<PathBuf> {
+        Some(
+            self.policy
+                .clone()
+                .unwrap_or_else(|| self.state_dir().join("update_policy.toml")),
+        )
+    }
+
     /// The policy, if one is given or the state folder has one.
     pub fn policy(&self) -> Result<Option<Policy>> {
         let path = match &self.policy {
@@ -78,6 +88,16 @@ impl Global {
             }
         };
         Ok(Some(Policy::load(&path)?))
+    }
+
+    /// The daemon serving the state folder when one runs, else the state folder opened
+    /// with `access`.
+    pub fn backend(&self, access: Access) -> Result<crate::backend::Backend> {
+        use crate::backend::{Backend, Client};
+        match Client::connect(&self.state_dir()) {
+            Some(client) => Ok(Backend::Daemon(client)),
+            None => Ok(Backend::Local(Box::new(self.manager(access)?))),
+        }
     }
 
     /// Opens the state folder with `access` and builds the update pipeline over it.
@@ -130,12 +150,18 @@ fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
     }
 }
 
-/// Logs go to stderr; `ANYA_LOG` sets the filter (default `warn`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ANYA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+/// Logs go to stderr; `ANYA_LOG` sets the filter (default `warn`, `info` for the
+/// daemon, which logs JSON lines).
+pub fn init_tracing(daemon: bool, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ANYA_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if daemon { "info" } else { "warn" })
+    });
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

@@ -9,8 +9,10 @@
 //! - 5: refused by policy without `--force` (a downgrade, a breaking change without a
 //!   major version bump, new capabilities not approved)
 //! - 6: the state folder is locked by another anya process
+//! - 7: refused by the validation gate, or rolled back by the post-install check
 //! - 100: `check` found updates (as `dnf check-update` does)
 
+mod backend;
 mod commands;
 mod global;
 mod output;
@@ -64,11 +66,16 @@ enum Command {
     Status(commands::status::Status),
     /// Call an exported function of an installed component, with JSON arguments.
     Call(commands::call::Call),
+    /// Run the daemon: control API, scheduler, notifications, metrics.
+    Serve(commands::serve::Serve),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    global::init_tracing();
+    match &cli.command {
+        Command::Serve(s) => global::init_tracing(true, s.json_logs()),
+        _ => global::init_tracing(false, false),
+    }
     let result = match cli.command {
         Command::Key(c) => c.execute(&cli.global),
         Command::Trust(c) => c.execute(&cli.global),
@@ -83,6 +90,7 @@ fn main() -> ExitCode {
         Command::Rollback(c) => c.execute(&cli.global),
         Command::Status(c) => c.execute(&cli.global),
         Command::Call(c) => c.execute(&cli.global),
+        Command::Serve(c) => c.execute(&cli.global),
     };
     match result {
         Ok(code) => code,
@@ -98,6 +106,9 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<UpdateError>() {
             return e.exit_code();
+        }
+        if let Some(e) = cause.downcast_ref::<backend::RemoteError>() {
+            return e.exit_code;
         }
         if cause
             .downcast_ref::<anya_host::package::PackageError>()

@@ -25,7 +25,7 @@ impl Approve {
         let name = ComponentName::parse(&self.name)?;
         let version = Version::parse(&self.version)
             .with_context(|| format!("invalid version {:?}", self.version))?;
-        let manager = global.manager(Access::Write)?;
+        let manager = global.backend(Access::Write)?;
         let outcome = manager.approve(&name, &version)?;
         if global.json {
             output::json(&outcome);

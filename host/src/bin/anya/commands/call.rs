@@ -30,7 +30,7 @@ impl Call {
             None => serde_json::Value::Null,
         };
         // A call may write the component's key-value data: one writer at a time.
-        let manager = global.manager(Access::Write)?;
+        let manager = global.backend(Access::Write)?;
         let result = manager.call(&name, &self.function, args)?;
         let text = if global.json {
             serde_json::to_string_pretty(&result)?

@@ -19,7 +19,7 @@ pub struct Check {}
 
 impl Check {
     pub fn execute(self, global: &Global) -> Result<ExitCode> {
-        let manager = global.manager(Access::Read)?;
+        let manager = global.backend(Access::Read)?;
         let report = manager.check()?;
         if global.json {
             output::json(&report);

@@ -56,7 +56,7 @@ impl Install {
 
     pub fn execute(self, global: &Global) -> Result<ExitCode> {
         let requests = self.requests()?;
-        let manager = global.manager(Access::Write)?;
+        let manager = global.backend(Access::Write)?;
         let outcomes = manager.install_many(&requests, self.force)?;
         if global.json {
             if let [one] = outcomes.as_slice() {

@@ -15,7 +15,7 @@ pub struct List {}
 
 impl List {
     pub fn execute(self, global: &Global) -> Result<ExitCode> {
-        let manager = global.manager(Access::Read)?;
+        let manager = global.backend(Access::Read)?;
         let status = manager.status()?;
         if global.json {
             let installed: Vec<_> = status
@@ -53,7 +53,7 @@ impl List {
         if table.is_empty() {
             println!(
                 "nothing installed, and the registry {} is empty",
-                manager.registry().describe()
+                manager.registry_description()?
             );
         } else {
             table.print();

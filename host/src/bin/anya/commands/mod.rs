@@ -9,6 +9,7 @@ pub mod key;
 pub mod list;
 pub mod publish;
 pub mod rollback;
+pub mod serve;
 pub mod sign;
 pub mod status;
 pub mod trust;

@@ -23,8 +23,8 @@ pub struct Rollback {
 impl Rollback {
     pub fn execute(self, global: &Global) -> Result<ExitCode> {
         let name = ComponentName::parse(&self.name)?;
-        let manager = global.manager(Access::Write)?;
-        let outcome = manager.rollback(&name, &self.reason, false)?;
+        let manager = global.backend(Access::Write)?;
+        let outcome = manager.rollback(&name, &self.reason)?;
         if global.json {
             output::json(&outcome);
         } else {

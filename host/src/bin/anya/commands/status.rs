@@ -27,6 +27,16 @@ fn lifecycle(status: &Lifecycle) -> String {
     }
 }
 
+/// When the scheduler will start each deferred update, and why then.
+fn print_planned(planned: &[anya_host::store::Planned]) {
+    for p in planned {
+        println!(
+            "next update: {} {} planned for {} ({})",
+            p.component, p.version, p.at, p.why
+        );
+    }
+}
+
 fn brief(v: &ValidationSummary) -> String {
     if let Some(skipped) = &v.skipped
         && v.validators.is_empty()
@@ -150,7 +160,7 @@ fn detail(c: &ComponentStatus, report: Option<&serde_json::Value>) {
 
 impl Status {
     pub fn execute(self, global: &Global) -> Result<ExitCode> {
-        let manager = global.manager(Access::Read)?;
+        let manager = global.backend(Access::Read)?;
         let mut report = manager.status()?;
         if let Some(name) = &self.name {
             let name = ComponentName::parse(name)?;
@@ -170,6 +180,13 @@ impl Status {
                 output::json(&value);
             } else {
                 detail(c, kept.as_ref());
+                let planned: Vec<_> = report
+                    .planned
+                    .iter()
+                    .filter(|p| p.component == c.name)
+                    .cloned()
+                    .collect();
+                print_planned(&planned);
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -211,6 +228,7 @@ impl Status {
         } else {
             table.print();
         }
+        print_planned(&report.planned);
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -1,0 +1,106 @@
+//! `anya serve`: the daemon (see `anya_host::daemon`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use anya_host::daemon::{Daemon, DaemonConfig};
+use anya_host::policy::Policy;
+use anya_host::registry::DirRegistry;
+use anya_host::scheduler::{Clock, FileClock, SystemClock};
+use anya_host::store::{Access, Store};
+use anya_host::update::{Options, UpdateManager};
+
+use crate::global::Global;
+
+#[derive(Debug, Args)]
+pub struct Serve {
+    /// Also serve the control API on this loopback address (needs --token-file).
+    #[arg(long, value_name = "ADDR")]
+    tcp: Option<SocketAddr>,
+    /// The bearer token TCP clients must send (`Authorization: Bearer ...`).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// Serve `GET /metrics` (Prometheus text) on this loopback address, without a token.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Log as plain text instead of JSON lines.
+    #[arg(long)]
+    text_logs: bool,
+}
+
+impl Serve {
+    /// Whether logs are JSON (read before tracing starts).
+    pub fn json_logs(&self) -> bool {
+        !self.text_logs
+    }
+
+    pub fn execute(self, global: &Global) -> Result<ExitCode> {
+        let policy_path = global.policy_path();
+        let policy = match &policy_path {
+            Some(p) if p.exists() => Policy::load(p)?,
+            _ => Policy::default(),
+        };
+        let token = self
+            .token_file
+            .as_deref()
+            .map(|p| {
+                std::fs::read_to_string(p)
+                    .map(|t| t.trim().to_owned())
+                    .with_context(|| format!("cannot read the token file {}", p.display()))
+            })
+            .transpose()?;
+        let trust = global.trust_store()?;
+        let state = global.state_dir();
+        // Say so plainly rather than "locked" when a daemon already runs here.
+        if crate::backend::Client::connect(&state).is_some() {
+            return Err(anya_host::daemon::DaemonError::AlreadyRunning {
+                socket: anya_host::daemon::socket::control_socket(&state),
+            }
+            .into());
+        }
+        let store = Store::open(&state, Access::Write)?;
+        let manager = UpdateManager::new(
+            store,
+            trust,
+            Box::new(DirRegistry::new(global.registry_dir())),
+            Options {
+                actor: "daemon".into(),
+                ..Options::from_policy(&policy)
+            },
+        )?;
+        // A test drives the scheduler's clock through a file; see the README.
+        let clock: Arc<dyn Clock> = match std::env::var_os("ANYA_CLOCK_FILE") {
+            Some(path) => Arc::new(FileClock::new(PathBuf::from(path))),
+            None => Arc::new(SystemClock),
+        };
+        let tick = std::env::var("ANYA_SCHEDULER_TICK_MS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .map_or(Duration::from_secs(1), Duration::from_millis);
+        let host_seed = format!(
+            "{}:{}",
+            std::fs::read_to_string("/etc/hostname")
+                .unwrap_or_default()
+                .trim(),
+            state.display()
+        );
+        let config = DaemonConfig {
+            state,
+            policy_path,
+            tcp: self.tcp,
+            token,
+            metrics: self.metrics,
+            clock,
+            tick,
+            host_seed,
+        };
+        Daemon::start(manager, policy, &config)?.serve()?;
+        Ok(ExitCode::SUCCESS)
+    }
+}

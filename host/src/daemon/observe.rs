@@ -1,0 +1,314 @@
+//! What the daemon tells the outside world about what happened: notifications
+//! (`anya-notify`) and metrics (`anya-metrics`), from the pipeline's outcomes and errors.
+
+use std::time::Duration;
+
+use anya_metrics::{
+    Actor, CallOutcome, FailureReason, Metrics, RollbackReason, UpdateOutcome, VerificationReason,
+};
+use anya_notify::{Event, EventKind, Notifier};
+
+use crate::package::PackageError;
+use crate::runtime::CallError;
+use crate::scheduler::{CycleReport, DecisionKind};
+use crate::update::{InstallOutcome, RollbackOutcome, TrialEvent, UpdateError};
+
+/// The notifier (when the policy names any target) and the metrics, together.
+pub struct Observer {
+    pub metrics: std::sync::Arc<Metrics>,
+    pub notifier: std::sync::Mutex<Option<Notifier>>,
+}
+
+impl Observer {
+    fn notify(&self, event: Event) {
+        let guard = self
+            .notifier
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = guard.as_ref() {
+            if let Err(e) = n.send(event) {
+                tracing::warn!(error = %e, "notification dropped");
+            }
+            self.metrics
+                .notifications(n.delivered(), n.failed(), n.dropped());
+        }
+    }
+
+    /// An install asked for by `actor` succeeded.
+    pub fn installed(
+        &self,
+        outcome: &InstallOutcome,
+        update_type: &str,
+        actor: Actor,
+        took: Duration,
+    ) {
+        if outcome.unchanged {
+            return;
+        }
+        self.metrics.update_finished(
+            outcome.name.as_str(),
+            update_type,
+            UpdateOutcome::Installed,
+            actor,
+            took,
+        );
+        self.metrics.set_active(
+            outcome.name.as_str(),
+            &outcome.version.to_string(),
+            &outcome.digest.to_hex(),
+        );
+        self.metrics.set_trial(
+            outcome.name.as_str(),
+            matches!(outcome.status, crate::store::Lifecycle::Trial { .. }),
+        );
+        let mut event = Event::new(EventKind::Installed, outcome.name.as_str())
+            .with_version(outcome.version.to_string())
+            .with_update_type(update_type)
+            .with_actor(actor_name(actor));
+        if let Some(p) = &outcome.previous {
+            event = event.with_previous_version(p.to_string());
+        }
+        self.notify(event);
+    }
+
+    /// An install of `component` `version` was refused or failed.
+    pub fn refused(
+        &self,
+        component: &str,
+        version: Option<&str>,
+        update_type: &str,
+        error: &UpdateError,
+        actor: Actor,
+        took: Duration,
+    ) {
+        let reason = failure_reason(error);
+        if let Some(v) = verification_reason(error) {
+            self.metrics.verification_failure(v);
+        }
+        let outcome = match error {
+            UpdateError::PostInstallCheck { .. } => UpdateOutcome::RolledBack(reason),
+            UpdateError::Lifecycle { .. } | UpdateError::DrainTimeout { .. } => {
+                UpdateOutcome::Failed(reason)
+            }
+            _ => UpdateOutcome::Refused(reason),
+        };
+        self.metrics
+            .update_finished(component, update_type, outcome, actor, took);
+        let mut event = Event::new(EventKind::Refused, component)
+            .with_update_type(update_type)
+            .with_reason(error.to_string())
+            .with_actor(actor_name(actor));
+        if let Some(v) = version {
+            event = event.with_version(v);
+        }
+        self.notify(event);
+        if let UpdateError::PostInstallCheck { rolled_back_to, .. } = error {
+            self.metrics
+                .rollback(component, true, RollbackReason::PostInstallCheck);
+            self.notify(
+                Event::new(EventKind::RolledBack, component)
+                    .with_version(rolled_back_to.to_string())
+                    .with_reason(error.to_string()),
+            );
+        }
+    }
+
+    /// A rollback happened.
+    pub fn rolled_back(&self, outcome: &RollbackOutcome, automatic: bool, reason: RollbackReason) {
+        self.metrics
+            .rollback(outcome.name.as_str(), automatic, reason);
+        self.metrics
+            .swap(outcome.name.as_str(), outcome.serving_after);
+        self.metrics.set_active(
+            outcome.name.as_str(),
+            &outcome.to.to_string(),
+            &outcome.digest.to_hex(),
+        );
+        self.metrics.set_trial(outcome.name.as_str(), false);
+        self.notify(
+            Event::new(EventKind::RolledBack, outcome.name.as_str())
+                .with_version(outcome.to.to_string())
+                .with_previous_version(outcome.from.to_string())
+                .with_reason(outcome.reason.clone()),
+        );
+    }
+
+    /// A call finished.
+    pub fn call(&self, component: &str, result: &Result<serde_json::Value, UpdateError>) {
+        let outcome = match result {
+            Ok(_) => CallOutcome::Ok,
+            Err(UpdateError::Call { source, .. }) => match source {
+                CallError::Trap { .. } => CallOutcome::Trap,
+                CallError::OutOfFuel { .. } => CallOutcome::OutOfFuel,
+                CallError::DeadlineExceeded { .. } => CallOutcome::Deadline,
+                CallError::MemoryLimit { .. } => CallOutcome::MemoryLimit,
+                _ => CallOutcome::Error,
+            },
+            Err(_) => CallOutcome::Error,
+        };
+        self.metrics.call(component, outcome);
+    }
+
+    /// Everything a scheduler cycle decided.
+    pub fn cycle(&self, report: &CycleReport, security_alert_immediate: bool) {
+        for u in &report.new_updates {
+            let security =
+                u.security_critical || u.update_type == crate::manifest::UpdateType::Security;
+            let kind = if security && security_alert_immediate {
+                EventKind::SecurityCritical
+            } else {
+                EventKind::UpdateAvailable
+            };
+            self.notify(
+                Event::new(kind, u.component.as_str())
+                    .with_version(u.available_version.to_string())
+                    .with_previous_version(u.current_version.to_string())
+                    .with_update_type(u.update_type.as_str())
+                    .with_security_critical(u.security_critical)
+                    .with_actor(crate::scheduler::ACTOR),
+            );
+        }
+        for d in &report.decisions {
+            let decision = match d.decision {
+                DecisionKind::Installed => anya_metrics::Decision::Installed,
+                DecisionKind::Deferred => anya_metrics::Decision::Deferred,
+                DecisionKind::HeldForApproval => anya_metrics::Decision::HeldForApproval,
+                DecisionKind::Refused | DecisionKind::Failed => anya_metrics::Decision::Refused,
+                DecisionKind::Skipped => anya_metrics::Decision::Skipped,
+            };
+            self.metrics.decision(d.component.as_str(), decision);
+            let took = Duration::from_millis(d.duration_ms.unwrap_or(0));
+            match d.decision {
+                DecisionKind::Installed => {
+                    if let Some((digest, on_trial)) = &d.installed {
+                        self.metrics.set_active(
+                            d.component.as_str(),
+                            &d.version.to_string(),
+                            &digest.to_hex(),
+                        );
+                        self.metrics.set_trial(d.component.as_str(), *on_trial);
+                    }
+                    self.metrics.update_finished(
+                        d.component.as_str(),
+                        d.update_type.as_str(),
+                        UpdateOutcome::Installed,
+                        Actor::Scheduler,
+                        took,
+                    );
+                    self.notify(
+                        Event::new(EventKind::Installed, d.component.as_str())
+                            .with_version(d.version.to_string())
+                            .with_previous_version(d.from.to_string())
+                            .with_update_type(d.update_type.as_str())
+                            .with_security_critical(d.security_critical)
+                            .with_reason(d.reason.clone())
+                            .with_actor(crate::scheduler::ACTOR),
+                    );
+                }
+                DecisionKind::Failed => {
+                    self.metrics.update_finished(
+                        d.component.as_str(),
+                        d.update_type.as_str(),
+                        UpdateOutcome::Failed(FailureReason::Other),
+                        Actor::Scheduler,
+                        took,
+                    );
+                    self.notify(
+                        Event::new(EventKind::Refused, d.component.as_str())
+                            .with_version(d.version.to_string())
+                            .with_update_type(d.update_type.as_str())
+                            .with_reason(d.reason.clone())
+                            .with_actor(crate::scheduler::ACTOR),
+                    );
+                }
+                _ => {}
+            }
+        }
+        for e in &report.trial_events {
+            match e {
+                TrialEvent::Committed { name } => self.metrics.set_trial(name.as_str(), false),
+                TrialEvent::RolledBack { name, reason } => {
+                    self.metrics.rollback(
+                        name.as_str(),
+                        true,
+                        if reason.contains("calls failed") {
+                            RollbackReason::TrialFailureRate
+                        } else {
+                            RollbackReason::Health
+                        },
+                    );
+                    self.notify(
+                        Event::new(EventKind::RolledBack, name.as_str())
+                            .with_reason(reason.clone())
+                            .with_actor(crate::scheduler::ACTOR),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Delivers what is queued, within `deadline`.
+    pub fn shutdown(&self, deadline: Duration) {
+        let notifier = self
+            .notifier
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(n) = notifier {
+            let stats = n.shutdown(deadline);
+            tracing::info!(?stats, "notifications flushed");
+        }
+    }
+}
+
+fn actor_name(actor: Actor) -> &'static str {
+    match actor {
+        Actor::Operator => "operator",
+        Actor::Scheduler => crate::scheduler::ACTOR,
+    }
+}
+
+/// The metrics' bounded reason for a failed update.
+pub fn failure_reason(error: &UpdateError) -> FailureReason {
+    match error {
+        UpdateError::Refused { .. } | UpdateError::Mismatch { .. } => FailureReason::Verification,
+        UpdateError::BelowWatermark { .. }
+        | UpdateError::NotNewer { .. }
+        | UpdateError::Blocklisted { .. }
+        | UpdateError::NeedsApproval { .. }
+        | UpdateError::UnmetDependencies { .. }
+        | UpdateError::DependencyCycle { .. } => FailureReason::Policy,
+        UpdateError::BreakingWithoutMajor { .. } | UpdateError::Wit { .. } => {
+            FailureReason::Compatibility
+        }
+        UpdateError::ValidationFailed { .. } => FailureReason::Validation,
+        UpdateError::Lifecycle { .. } => FailureReason::Activation,
+        UpdateError::PostInstallCheck { .. } => FailureReason::PostInstallCheck,
+        UpdateError::DrainTimeout { .. } => FailureReason::DrainTimeout,
+        _ => FailureReason::Other,
+    }
+}
+
+/// Why a package failed verification, for the metrics, if it did.
+pub fn verification_reason(error: &UpdateError) -> Option<VerificationReason> {
+    let package = match error {
+        UpdateError::Refused { reason, .. } => reason,
+        UpdateError::Mismatch { .. } => return Some(VerificationReason::Mismatch),
+        _ => return None,
+    };
+    Some(match package {
+        PackageError::TooLarge { .. } => VerificationReason::TooLarge,
+        PackageError::InvalidSignature { .. } | PackageError::NotSigned => {
+            VerificationReason::Signature
+        }
+        PackageError::UnknownKey { .. } | PackageError::NotAllowed { .. } => {
+            VerificationReason::UntrustedKey
+        }
+        PackageError::TooFewSignatures { .. } => VerificationReason::Threshold,
+        PackageError::ContentHashMismatch { .. } => VerificationReason::Digest,
+        PackageError::MissingManifest | PackageError::MalformedManifest(_) => {
+            VerificationReason::Manifest
+        }
+        _ => VerificationReason::Format,
+    })
+}
