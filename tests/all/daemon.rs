@@ -194,7 +194,7 @@ impl Daemon {
             .args(args)
             .env("ANYA_CLOCK_FILE", clock)
             .env("ANYA_SCHEDULER_TICK_MS", "100")
-            .env("ANYA_LOG", "info")
+            .env("ANYA_LOG", "info,anya_host::daemon=debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -628,4 +628,34 @@ fn a_stale_socket_is_replaced_and_a_foreign_file_is_not() {
     let daemon = Daemon::start(&node, &policy, &clock, &[]);
     assert!(ok(&node, &["status"]).contains("nothing installed"));
     assert!(daemon.stop().success());
+}
+
+#[test]
+fn sigterm_lets_the_call_in_flight_finish() {
+    let node = Node::new();
+    let dir = node.root().to_owned();
+    node.publish(&anya_fixtures::TEST_LOOP);
+    ok(&node, &["install", "test-loop"]);
+    let policy = dir.join("update_policy.toml");
+    std::fs::write(&policy, "").unwrap();
+    let clock = dir.join("clock");
+    set_clock(&clock, "2026-11-28T10:00:00Z");
+    let daemon = Daemon::start(&node, &policy, &clock, &[]);
+
+    // A call that runs for a while (counting to 40 million), through the daemon.
+    let n = 40_000_000u64;
+    let root = node.root().to_owned();
+    let call = std::thread::spawn(move || {
+        Node::attach(&root).anya(&["call", "test-loop", "count", &n.to_string()])
+    });
+    // Once it is in flight, stop the daemon.
+    wait_until("the call to be in flight", || {
+        daemon.log().contains("/v1/call") || call.is_finished()
+    });
+    let stopped = daemon.stop();
+    let out = call.join().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "the call failed: {stderr}");
+    assert_eq!(stdout.trim(), n.to_string());
+    assert!(stopped.success());
 }

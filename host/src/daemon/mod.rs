@@ -413,22 +413,30 @@ impl Daemon {
             let _guard = guard;
             let mut stream = stream;
             stream.set_timeouts(READ_TIMEOUT);
-            let response = match http::read_request(&mut stream) {
-                Ok(request) => d.authorize(&request, &peer, access).unwrap_or_else(|| {
-                    if d.stopping.load(Ordering::SeqCst) {
-                        Response::json(
-                            503,
-                            &serde_json::json!({"error": "the daemon is stopping", "exit_code": 6}),
-                        )
-                    } else {
-                        d.route(&request, &peer)
+            let request = match http::read_request(&mut stream) {
+                Ok(request) => request,
+                Err(e) => {
+                    let refusal = Response::json(
+                        400,
+                        &serde_json::json!({"error": e.to_string(), "exit_code": 2}),
+                    );
+                    if let Err(e) = refusal.write_to(&mut stream) {
+                        tracing::debug!(error = %e, "could not answer");
                     }
-                }),
-                Err(e) => Response::json(
-                    400,
-                    &serde_json::json!({"error": e.to_string(), "exit_code": 2}),
-                ),
+                    return;
+                }
             };
+            tracing::debug!(method = request.method, path = request.path, peer = ?peer, "request");
+            let response = d.authorize(&request, &peer, access).unwrap_or_else(|| {
+                if d.stopping.load(Ordering::SeqCst) {
+                    Response::json(
+                        503,
+                        &serde_json::json!({"error": "the daemon is stopping", "exit_code": 6}),
+                    )
+                } else {
+                    d.route(&request, &peer)
+                }
+            });
             if let Err(e) = response.write_to(&mut stream) {
                 tracing::debug!(error = %e, "could not answer");
             }

@@ -52,6 +52,7 @@ impl Observer {
             actor,
             took,
         );
+        self.metrics.swap(outcome.name.as_str(), outcome.swap_pause);
         self.metrics.set_active(
             outcome.name.as_str(),
             &outcome.version.to_string(),
@@ -180,7 +181,8 @@ impl Observer {
             let took = Duration::from_millis(d.duration_ms.unwrap_or(0));
             match d.decision {
                 DecisionKind::Installed => {
-                    if let Some((digest, on_trial)) = &d.installed {
+                    if let Some((digest, on_trial, pause)) = &d.installed {
+                        self.metrics.swap(d.component.as_str(), *pause);
                         self.metrics.set_active(
                             d.component.as_str(),
                             &d.version.to_string(),
@@ -201,6 +203,17 @@ impl Observer {
                             .with_previous_version(d.from.to_string())
                             .with_update_type(d.update_type.as_str())
                             .with_security_critical(d.security_critical)
+                            .with_reason(d.reason.clone())
+                            .with_actor(crate::scheduler::ACTOR),
+                    );
+                }
+                // A refusal found by the scheduler (validation, breaking without a major
+                // bump) is told once, not at every cycle.
+                DecisionKind::Refused if d.first => {
+                    self.notify(
+                        Event::new(EventKind::Refused, d.component.as_str())
+                            .with_version(d.version.to_string())
+                            .with_update_type(d.update_type.as_str())
                             .with_reason(d.reason.clone())
                             .with_actor(crate::scheduler::ACTOR),
                     );

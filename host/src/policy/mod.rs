@@ -50,9 +50,9 @@
 //! | `test_timeout_minutes` | 1..=527040 | `15` | yes | wall-clock limit for all the validators of one candidate (each run is also bounded by the call limits) |
 //! | **`[components.NAME]`** | | | yes | overrides for one component (`NAME` is a component name) |
 //! | `auto_update` | bool | `true` | yes | `false`: never installed automatically (effective value: `[auto_update] enabled && auto_update`) |
-//! | `backup_before_update` | bool | `true` | yes | take a rollback point with a key-value snapshot before installing |
+//! | `backup_before_update` | bool | `true` | yes | take a rollback point with a key-value snapshot before installing (always done: `false` is reported as not honoured) |
 //! | `bip_compliance_required` | list of BIPs (`"141"` or `141`) | `[]` | yes | BIPs an update must prove with a passing validator |
-//! | `protocol_compatibility_check` | bool | `true` | yes | compare the WIT of the running and the new version |
+//! | `protocol_compatibility_check` | bool | `true` | yes | refuse a breaking WIT change without a major version bump (`false` lets it through, logged; new capabilities are still held) |
 //! | `model_validation_required` | bool | `false` | yes | refuse an update unless at least one validator ran against it and passed |
 //! | `call_mode` | `"fresh"` / `"warm"` | the manifest's | | how calls run |
 //! | `validators` | list of component names | `[]` | | validators run before activation, in addition to the manifest's |
@@ -459,6 +459,15 @@ impl Policy {
                  nothing is installed automatically"
                     .to_owned(),
             );
+        }
+        for (name, c) in &self.components {
+            if c.backup_before_update == Some(false) {
+                out.push(format!(
+                    "components.{name}.backup_before_update = false is not honoured: the \
+                     key-value data is always snapshotted before an install, because a \
+                     rollback without it could not restore the data"
+                ));
+            }
         }
         if !self.testing.pre_update_tests {
             let proving: Vec<&str> = self

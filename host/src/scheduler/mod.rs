@@ -81,8 +81,11 @@ pub struct Decision {
     pub from: Version,
     /// Wall-clock time of the install, for an installed or failed one.
     pub duration_ms: Option<u64>,
-    /// What an install left active: the package's digest, and whether it is on trial.
-    pub installed: Option<(crate::ids::Digest, bool)>,
+    /// What an install left active: the package's digest, whether it is on trial, and
+    /// how long calls waited for the swap.
+    pub installed: Option<(crate::ids::Digest, bool, Duration)>,
+    /// Made for the first time (journaled now): notifications go out once per decision.
+    pub first: bool,
 }
 
 /// What one cycle did.
@@ -191,6 +194,7 @@ impl Scheduler {
                 from: u.current_version.clone(),
                 duration_ms: None,
                 installed: None,
+                first: false,
             };
             if kind == DecisionKind::Installed {
                 let started = std::time::Instant::now();
@@ -202,7 +206,7 @@ impl Scheduler {
                     Ok(outcome) => {
                         let on_trial =
                             matches!(outcome.status, crate::store::Lifecycle::Trial { .. });
-                        decision.installed = Some((outcome.digest, on_trial));
+                        decision.installed = Some((outcome.digest, on_trial, outcome.swap_pause));
                     }
                     Err(e) => {
                         decision.decision = DecisionKind::Failed;
@@ -210,7 +214,7 @@ impl Scheduler {
                     }
                 }
             }
-            self.journal(manager, &decision)?;
+            decision.first = self.journal(manager, &decision)?;
             report.decisions.push(decision);
         }
         report.planned = self.planned();
@@ -344,7 +348,7 @@ impl Scheduler {
 
     /// Journals a decision once per component, version and kind (installs and failures
     /// journal themselves through the pipeline; this adds the scheduler's reason).
-    fn journal(&mut self, manager: &UpdateManager, d: &Decision) -> Result<(), UpdateError> {
+    fn journal(&mut self, manager: &UpdateManager, d: &Decision) -> Result<bool, UpdateError> {
         // A deferral's reason names its planned time, which is fixed once planned; a
         // wait inside the window says the same each cycle.
         let key = (
@@ -354,7 +358,7 @@ impl Scheduler {
             d.reason.clone(),
         );
         if !self.journaled.insert(key) {
-            return Ok(());
+            return Ok(false);
         }
         manager.store().journal(
             &JournalEntry::new(ACTOR, format!("scheduler-{}", d.decision.as_str()))
@@ -362,7 +366,7 @@ impl Scheduler {
                 .version(&d.version)
                 .detail(d.reason.clone()),
         )?;
-        Ok(())
+        Ok(true)
     }
 }
 

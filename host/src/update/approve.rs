@@ -120,7 +120,18 @@ impl UpdateManager {
             tracing::warn!(component = %name, %version, "{mismatch}");
         }
         let mut overridden = Vec::new();
-        if classification.breaks_without_major() {
+        // `protocol_compatibility_check = false` lets a breaking WIT change through for
+        // this component (the operator's call); a capability escalation is still held.
+        let compat_checked = self
+            .options()
+            .validation
+            .components
+            .get(name)
+            .is_none_or(|c| c.protocol_compatibility_check);
+        if classification.breaks_without_major() && !compat_checked {
+            tracing::warn!(component = %name, %version, "breaking WIT change let through: protocol_compatibility_check is false");
+        }
+        if classification.breaks_without_major() && compat_checked {
             let refusal = UpdateError::BreakingWithoutMajor {
                 name: name.clone(),
                 version: version.clone(),

@@ -47,7 +47,7 @@ impl Default for ValidationOptions {
 }
 
 /// What the policy attaches to one component.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentValidation {
     /// Validators run before activation, besides those the manifest names.
     pub validators: Vec<ComponentName>,
@@ -57,6 +57,21 @@ pub struct ComponentValidation {
     pub bips_required: Vec<Bip>,
     /// At least one validator must run and pass (`model_validation_required`).
     pub validation_required: bool,
+    /// Refuse a breaking WIT change without a major version bump
+    /// (`protocol_compatibility_check`, default true).
+    pub protocol_compatibility_check: bool,
+}
+
+impl Default for ComponentValidation {
+    fn default() -> Self {
+        Self {
+            validators: Vec::new(),
+            post_install: Vec::new(),
+            bips_required: Vec::new(),
+            validation_required: false,
+            protocol_compatibility_check: true,
+        }
+    }
 }
 
 /// A validator that was named but could not run, and why.

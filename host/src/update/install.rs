@@ -44,6 +44,10 @@ pub struct InstallOutcome {
     pub forced: bool,
     /// Where the new version stands: trial or committed.
     pub status: Lifecycle,
+    /// How long calls that touch the component's data waited: from closing its data
+    /// gate (before the snapshot and the migration) to the swap. Zero when unchanged.
+    #[serde(default)]
+    pub swap_pause: std::time::Duration,
 }
 
 /// A candidate that passed every check, compiled, waiting for its commit.
@@ -135,6 +139,7 @@ impl UpdateManager {
                     unchanged: true,
                     forced: false,
                     status: c.status.clone(),
+                    swap_pause: std::time::Duration::ZERO,
                 });
                 continue;
             }
@@ -380,6 +385,7 @@ impl UpdateManager {
         // version must not write after the snapshot, nor read half-migrated data.
         let gate = self.kv_gate(&name);
         let _closed = gate.write().unwrap_or_else(PoisonError::into_inner);
+        let paused_at = std::time::Instant::now();
         let snapshot = self.store.take_kv_snapshot(&name)?;
         crash::point("install:after-snapshot");
         state.pending_restores.insert(
@@ -497,6 +503,7 @@ impl UpdateManager {
             old.loaded.drain_warm_pool();
         }
         drop(_closed);
+        let swap_pause = paused_at.elapsed();
         self.store.journal(
             &JournalEntry::new(
                 self.actor(),
@@ -550,6 +557,7 @@ impl UpdateManager {
                 unchanged: false,
                 forced,
                 status,
+                swap_pause,
             },
             kept,
         ))

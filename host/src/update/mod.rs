@@ -154,6 +154,9 @@ impl Options {
                                 post_install: o.post_install_validators.clone(),
                                 bips_required: o.bip_compliance_required.clone(),
                                 validation_required: o.model_validation_required.unwrap_or(false),
+                                protocol_compatibility_check: o
+                                    .protocol_compatibility_check
+                                    .unwrap_or(true),
                             },
                         )
                     })
