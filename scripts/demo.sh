@@ -42,8 +42,14 @@ step "check for updates (exit code 100: updates available)"
 set +e; anya check; code=$?; set -e
 echo "(exit code $code)"
 
+step "a deliberately broken build (accepts mixed case) is refused by the BIP-173 validator"
+sign bech32_broken bech32-broken bech32-1.1.1
+show anya publish "$demo"/bech32-1.1.1.wasm
+set +e; anya install bech32 1.1.1; code=$?; set -e
+echo "(exit code $code: refused by the validation gate; nothing changed)"
+
 step "install the update and call it again: bech32m (BIP-350) now decodes"
-show anya install bech32
+show anya install bech32 1.1.0
 show anya call bech32 decode '"bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0"'
 show anya list
 show anya status

@@ -150,7 +150,7 @@ impl UpdateManager {
             let loaded = self.runtime()?.load(&package)?;
             let gate = self.run_gate(&package, &loaded)?;
             if !gate.passed() {
-                tracing::warn!(candidate = gate.candidate, problems = ?gate.problems(), "validation failed");
+                tracing::info!(candidate = gate.candidate, problems = ?gate.problems(), "validation failed");
                 return Err(UpdateError::ValidationFailed {
                     candidate: gate.candidate.clone(),
                     problems: gate.problems(),
