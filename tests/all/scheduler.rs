@@ -331,3 +331,36 @@ fn the_check_interval_has_a_fixed_per_host_jitter() {
         );
     }
 }
+
+#[test]
+fn a_window_opening_in_a_dst_gap_opens_when_the_gap_ends() {
+    // Berlin springs forward on Sunday 2026-03-29: 02:00 CET becomes 03:00 CEST, so
+    // 02:30 does not exist that day; the window opens at 03:00 CEST (01:00 UTC).
+    let policy = Policy::parse(
+        "[auto_update]\nenabled = true\nsecurity_updates = true\n\
+         [maintenance_window]\nstart_time = \"02:30:00\"\nend_time = \"04:00:00\"\n\
+         timezone = \"Europe/Berlin\"\ndays = [\"Sunday\"]\n",
+    )
+    .unwrap();
+    let node = Node::new();
+    node.publish(&BECH32_1_0_0);
+    let manager = manager(&node, &policy);
+    manager.install(&name("bech32"), None, false).unwrap();
+    publish_as(&node, &BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
+    let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
+
+    let report = scheduler
+        .cycle(&manager, &policy, at("2026-03-28T12:00:00Z"))
+        .unwrap();
+    assert_eq!(decision(&report, "bech32").0, DecisionKind::Deferred);
+    assert_eq!(report.planned[0].at, at("2026-03-29T01:00:00Z"));
+    // 00:59 UTC is 01:59 CET, before the gap: still closed.
+    let report = scheduler
+        .cycle(&manager, &policy, at("2026-03-29T00:59:00Z"))
+        .unwrap();
+    assert_eq!(decision(&report, "bech32").0, DecisionKind::Deferred);
+    let report = scheduler
+        .cycle(&manager, &policy, at("2026-03-29T01:00:00Z"))
+        .unwrap();
+    assert_eq!(decision(&report, "bech32").0, DecisionKind::Installed);
+}
