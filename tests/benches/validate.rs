@@ -1,11 +1,12 @@
 //! The time to validate a candidate (`cargo bench -p anya-tests --bench validate`):
 //! `bech32` 1.1.0 against the BIP-173 and BIP-350 validators, warm (candidate and
 //! validators already loaded): each run is a new store, both instantiations, every case
-//! through the forwarded imports, and the answer copied out and checked.
+//! through the forwarded imports, and the answer copied out and checked; and the whole
+//! gate as `check` runs it (registry, verification, WIT diff, cached code, validators).
 
 use std::sync::Arc;
 
-use anya_fixtures::{BECH32_1_1_0, BIP173_VECTORS, BIP350_VECTORS, Fixture};
+use anya_fixtures::{BECH32_1_0_0, BECH32_1_1_0, BIP173_VECTORS, BIP350_VECTORS, Fixture};
 use anya_host::ids::ComponentName;
 use anya_host::keys::SecretKey;
 use anya_host::manifest::Manifest;
@@ -51,5 +52,53 @@ fn validate(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, validate);
+/// The whole gate as `anya check` and `install` run it for bech32 1.1.0 over an installed
+/// 1.0.0: read the registry, verify the candidate and both validators, decode and compare
+/// the WIT, load everything from the compile cache, run both validators, prove the BIPs.
+fn check(c: &mut Criterion) {
+    use anya_host::registry::DirRegistry;
+    use anya_host::store::{Access, Store};
+    use anya_host::update::{Options, UpdateManager};
+    let dir = tempfile::tempdir().unwrap();
+    let key = SecretKey::from_seed([1; 32]);
+    let trust_text = format!(
+        "[[key]]\nname = \"bench\"\npublic_key = \"{}\"\nmay_sign = [\"*\"]\n",
+        key.public().to_hex()
+    );
+    let registry = dir.path().join("registry");
+    for f in [BECH32_1_0_0, BECH32_1_1_0, BIP173_VECTORS, BIP350_VECTORS] {
+        let folder = registry.join(f.name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            folder.join(format!("{}-{}.wasm", f.name, f.version)),
+            verified(&f).bytes(),
+        )
+        .unwrap();
+    }
+    let manager = UpdateManager::new(
+        Store::open(&dir.path().join("state"), Access::Write).unwrap(),
+        TrustStore::parse(&trust_text).unwrap(),
+        Box::new(DirRegistry::new(registry)),
+        Options::default(),
+    )
+    .unwrap();
+    let bech32 = ComponentName::parse("bech32").unwrap();
+    manager
+        .install(&bech32, Some(&semver::Version::new(1, 0, 0)), false)
+        .unwrap();
+    let report = manager.check().unwrap();
+    assert!(report.updates[0].validation_passed, "{report:?}");
+
+    c.bench_function(
+        "check bech32 1.0.0 -> 1.1.0: verify, WIT diff, both validators",
+        |b| {
+            b.iter(|| {
+                let report = manager.check().unwrap();
+                assert_eq!(report.updates[0].bips_proven.len(), 2);
+            })
+        },
+    );
+}
+
+criterion_group!(benches, validate, check);
 criterion_main!(benches);
