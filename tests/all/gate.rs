@@ -421,6 +421,12 @@ fn a_post_install_validator_that_fails_rolls_the_swap_back() {
         actions.ends_with(&["installed", "rolled-back-automatically"]),
         "{actions:?}"
     );
+    // Kept for whoever reports automatic rollbacks (the daemon), once.
+    let reported = manager.take_automatic_rollbacks();
+    assert_eq!(reported.len(), 1);
+    assert_eq!(reported[0].to, v("1.0.0"));
+    assert!(reported[0].reason.starts_with("post-install check failed"));
+    assert!(manager.take_automatic_rollbacks().is_empty());
 }
 
 #[test]

@@ -364,3 +364,47 @@ fn a_window_opening_in_a_dst_gap_opens_when_the_gap_ends() {
         .unwrap();
     assert_eq!(decision(&report, "bech32").0, DecisionKind::Installed);
 }
+
+#[test]
+fn a_trial_that_cannot_be_supervised_does_not_stop_the_scheduler() {
+    // bech32 on trial, its stored package damaged so that it cannot be loaded to probe
+    // its health: that is logged, and the cycle goes on to install another update.
+    let policy = Policy::parse(GUIDE_POLICY).unwrap();
+    let node = Node::new();
+    node.publish(&BECH32_1_0_0);
+    node.publish(&FEE_ESTIMATOR_1_0_0);
+    let manager = node.manager_with(Options::from_policy(&policy));
+    let outcome = manager.install(&name("bech32"), None, false).unwrap();
+    assert!(matches!(
+        outcome.status,
+        anya_host::store::Lifecycle::Trial { .. }
+    ));
+    manager
+        .install(&name("fee-estimator"), None, false)
+        .unwrap();
+    let object = manager.store().object_path(outcome.digest);
+    std::fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::write(&object, b"damaged").unwrap();
+    publish_as(
+        &node,
+        &FEE_ESTIMATOR_2_0_0,
+        "2.0.0",
+        UpdateType::Security,
+        false,
+    );
+    let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
+    let report = scheduler
+        .cycle(&manager, &policy, at("2026-12-01T03:00:00Z"))
+        .unwrap();
+    // fee-estimator's trial is over by the fake clock: committed; bech32's is skipped.
+    assert_eq!(
+        report.trial_events,
+        [anya_host::update::TrialEvent::Committed {
+            name: name("fee-estimator")
+        }]
+    );
+    assert_eq!(
+        decision(&report, "fee-estimator").0,
+        DecisionKind::Installed
+    );
+}

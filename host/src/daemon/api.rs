@@ -186,6 +186,7 @@ impl Daemon {
                     self.history.record(self.clock.now(), 1);
                     let result = manager.call(&b.name, &b.function, b.args);
                     self.observer.call(b.name.as_str(), &result);
+                    self.observer.automatic_rollbacks(manager);
                     answer(result)
                 }
                 Err(r) => r,
@@ -221,11 +222,18 @@ impl Daemon {
                 }
             }
             Err(e) => {
-                let (name, version) = b
-                    .targets
-                    .first()
-                    .map(|(n, v)| (n.to_string(), v.as_ref().map(ToString::to_string)))
-                    .unwrap_or_default();
+                // One target: its name and version; several: all the names (the error
+                // says which failed).
+                let (name, version) = match b.targets.as_slice() {
+                    [(n, v)] => (n.to_string(), v.as_ref().map(ToString::to_string)),
+                    many => (
+                        many.iter()
+                            .map(|(n, _)| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join("+"),
+                        None,
+                    ),
+                };
                 self.observer.refused(
                     &name,
                     version.as_deref(),

@@ -8,8 +8,10 @@
 //! reloads the policy file: a valid one replaces the policy at once; an invalid one is
 //! logged with its reason and the old policy stays.
 //!
-//! Each connection carries one request; each is served on its own thread, at most
-//! [`MAX_CONNECTIONS`] at once (more get a 503).
+//! Each connection carries one request, which must arrive whole within [`READ_TIMEOUT`];
+//! each is served on its own thread, at most [`MAX_CONNECTIONS`] at once and at most
+//! [`MAX_TCP_CONNECTIONS`] of them from TCP, so the control socket always has room (more
+//! get a 503).
 
 pub mod api;
 pub mod http;
@@ -39,8 +41,11 @@ use observe::Observer;
 pub const DRAIN: Duration = Duration::from_secs(10);
 /// Most requests served at once.
 pub const MAX_CONNECTIONS: usize = 64;
-/// How long a connection may take to send its request.
+/// How long a connection may take to send its whole request.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most requests served at once on the TCP listeners (control and metrics together), so
+/// that they can never take the control socket's share.
+pub const MAX_TCP_CONNECTIONS: usize = 16;
 
 /// Why the daemon could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +100,8 @@ pub struct Daemon {
     token: Option<String>,
     stopping: AtomicBool,
     in_flight: AtomicUsize,
+    /// Requests in flight on the TCP listeners.
+    tcp_in_flight: AtomicUsize,
 }
 
 /// A daemon that is loaded and bound, ready to [`serve`](Started::serve).
@@ -192,6 +199,7 @@ impl Daemon {
             token: config.token.clone(),
             stopping: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            tcp_in_flight: AtomicUsize::new(0),
         });
         Ok(Started {
             daemon,
@@ -217,6 +225,7 @@ impl Daemon {
             .cycle(&self.manager, &policy, now)?;
         self.observer
             .cycle(&report, policy.notifications.security_alert_immediate);
+        self.observer.automatic_rollbacks(&self.manager);
         self.save_history();
         Ok(report)
     }
@@ -331,11 +340,11 @@ impl Daemon {
                 }
             }));
         }
-        {
+        let scheduler = {
             let d = Arc::clone(&self);
             let seed = host_seed.to_owned();
-            threads.push(std::thread::spawn(move || d.schedule(tick, &seed)));
-        }
+            std::thread::spawn(move || d.schedule(tick, &seed))
+        };
 
         for signal in signals.forever() {
             if signal == signal_hook::consts::SIGHUP {
@@ -361,6 +370,15 @@ impl Daemon {
         if left > 0 {
             tracing::warn!(left, "stopping with requests still in flight");
         }
+        // A cycle in progress (an install) finishes before notifications are flushed.
+        while !scheduler.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if scheduler.is_finished() {
+            let _ = scheduler.join();
+        } else {
+            tracing::warn!("stopping while a scheduler cycle is still running");
+        }
         self.save_history();
         self.observer.shutdown(Duration::from_secs(5));
         let _ = std::fs::remove_file(&socket_path);
@@ -381,6 +399,15 @@ impl Daemon {
                     tracing::error!(error = %e, "scheduler cycle failed");
                 }
                 next = Scheduler::next_check(&self.policy.load(), now, host_seed);
+                // A deferred update waits for its planned minute, not for the next check.
+                if let Some(planned) = self
+                    .scheduler
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .next_planned(now)
+                {
+                    next = next.min(planned);
+                }
                 tracing::debug!(%next, "next check");
             }
             let mut slept = Duration::ZERO;
@@ -396,10 +423,19 @@ impl Daemon {
     where
         S: io::Read + Write + Send + Timeouts + 'static,
     {
+        let tcp = !matches!(access, Access::Control);
         let count = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let tcp_count = if tcp {
+            self.tcp_in_flight.fetch_add(1, Ordering::SeqCst)
+        } else {
+            0
+        };
         let d = Arc::clone(self);
-        let guard = InFlight(Arc::clone(self));
-        if count >= MAX_CONNECTIONS {
+        let guard = InFlight {
+            daemon: Arc::clone(self),
+            tcp,
+        };
+        if count >= MAX_CONNECTIONS || tcp_count >= MAX_TCP_CONNECTIONS {
             let mut stream = stream;
             let _ = Response::json(
                 503,
@@ -413,7 +449,11 @@ impl Daemon {
             let _guard = guard;
             let mut stream = stream;
             stream.set_timeouts(READ_TIMEOUT);
-            let request = match http::read_request(&mut stream) {
+            let mut timed = Deadline {
+                stream: &mut stream,
+                until: Instant::now() + READ_TIMEOUT,
+            };
+            let request = match http::read_request(&mut timed) {
                 Ok(request) => request,
                 Err(e) => {
                     let refusal = Response::json(
@@ -504,17 +544,45 @@ enum Access {
 }
 
 /// Counts a request in flight until dropped.
-struct InFlight(Arc<Daemon>);
+struct InFlight {
+    daemon: Arc<Daemon>,
+    tcp: bool,
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.daemon.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.tcp {
+            self.daemon.tcp_in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Reads from a stream until a deadline for the whole request, however slowly the peer
+/// sends it.
+struct Deadline<'a, S: Timeouts> {
+    stream: &'a mut S,
+    until: Instant,
+}
+
+impl<S: io::Read + Timeouts> io::Read for Deadline<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the request took too long to arrive",
+            ));
+        }
+        self.stream.set_read_timeout_to(left);
+        self.stream.read(buf)
     }
 }
 
 /// Streams that take read and write timeouts.
 pub trait Timeouts {
     fn set_timeouts(&mut self, timeout: Duration);
+    fn set_read_timeout_to(&mut self, timeout: Duration);
 }
 
 impl Timeouts for UnixStream {
@@ -522,12 +590,18 @@ impl Timeouts for UnixStream {
         let _ = self.set_read_timeout(Some(timeout));
         let _ = self.set_write_timeout(Some(timeout));
     }
+    fn set_read_timeout_to(&mut self, timeout: Duration) {
+        let _ = self.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
+    }
 }
 
 impl Timeouts for TcpStream {
     fn set_timeouts(&mut self, timeout: Duration) {
         let _ = self.set_read_timeout(Some(timeout));
         let _ = self.set_write_timeout(Some(timeout));
+    }
+    fn set_read_timeout_to(&mut self, timeout: Duration) {
+        let _ = self.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
     }
 }
 

@@ -103,14 +103,20 @@ impl Observer {
             event = event.with_version(v);
         }
         self.notify(event);
-        if let UpdateError::PostInstallCheck { rolled_back_to, .. } = error {
-            self.metrics
-                .rollback(component, true, RollbackReason::PostInstallCheck);
-            self.notify(
-                Event::new(EventKind::RolledBack, component)
-                    .with_version(rolled_back_to.to_string())
-                    .with_reason(error.to_string()),
-            );
+    }
+
+    /// The automatic rollbacks the pipeline made since the last report (in calls, trial
+    /// ticks, post-install checks).
+    pub fn automatic_rollbacks(&self, manager: &crate::update::UpdateManager) {
+        for outcome in manager.take_automatic_rollbacks() {
+            let reason = if outcome.reason.starts_with("post-install check failed") {
+                RollbackReason::PostInstallCheck
+            } else if outcome.reason.contains("calls failed") {
+                RollbackReason::TrialFailureRate
+            } else {
+                RollbackReason::Health
+            };
+            self.rolled_back(&outcome, true, reason);
         }
     }
 
@@ -226,36 +232,24 @@ impl Observer {
                         Actor::Scheduler,
                         took,
                     );
-                    self.notify(
-                        Event::new(EventKind::Refused, d.component.as_str())
-                            .with_version(d.version.to_string())
-                            .with_update_type(d.update_type.as_str())
-                            .with_reason(d.reason.clone())
-                            .with_actor(crate::scheduler::ACTOR),
-                    );
+                    // A failure that recurs every cycle is told once.
+                    if d.first {
+                        self.notify(
+                            Event::new(EventKind::Refused, d.component.as_str())
+                                .with_version(d.version.to_string())
+                                .with_update_type(d.update_type.as_str())
+                                .with_reason(d.reason.clone())
+                                .with_actor(crate::scheduler::ACTOR),
+                        );
+                    }
                 }
                 _ => {}
             }
         }
         for e in &report.trial_events {
-            match e {
-                TrialEvent::Committed { name } => self.metrics.set_trial(name.as_str(), false),
-                TrialEvent::RolledBack { name, reason } => {
-                    self.metrics.rollback(
-                        name.as_str(),
-                        true,
-                        if reason.contains("calls failed") {
-                            RollbackReason::TrialFailureRate
-                        } else {
-                            RollbackReason::Health
-                        },
-                    );
-                    self.notify(
-                        Event::new(EventKind::RolledBack, name.as_str())
-                            .with_reason(reason.clone())
-                            .with_actor(crate::scheduler::ACTOR),
-                    );
-                }
+            // Rollbacks are reported from the pipeline's own record (`automatic_rollbacks`).
+            if let TrialEvent::Committed { name } = e {
+                self.metrics.set_trial(name.as_str(), false);
             }
         }
     }

@@ -128,6 +128,15 @@ impl Scheduler {
         self.planned.values().cloned().collect()
     }
 
+    /// The earliest planned start after `now`, if any: a cycle is due then too.
+    pub fn next_planned(&self, now: Timestamp) -> Option<Timestamp> {
+        self.planned
+            .values()
+            .map(|p| p.at)
+            .filter(|at| *at > now)
+            .min()
+    }
+
     /// When the cycle after one at `last` is due: the policy's interval plus this host's
     /// jitter (a fixed share of up to a tenth of the interval, from `host_seed`), so a
     /// fleet does not hit its registry at once.
@@ -161,9 +170,14 @@ impl Scheduler {
         policy: &Policy,
         now: Timestamp,
     ) -> Result<CycleReport, UpdateError> {
+        // Trouble supervising trials never stops the search for updates.
+        let trial_events = manager.tick(now).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "trial supervision failed");
+            Vec::new()
+        });
         let mut report = CycleReport {
             at: Some(now),
-            trial_events: manager.tick(now)?,
+            trial_events,
             ..CycleReport::default()
         };
         let check = manager.check()?;
@@ -214,14 +228,21 @@ impl Scheduler {
                     }
                 }
             }
-            decision.first = self.journal(manager, &decision)?;
+            // An install that happened is reported even if its journal line fails.
+            decision.first = self.journal(manager, &decision).unwrap_or_else(|e| {
+                tracing::error!(component = %decision.component, error = %e, "could not journal a decision");
+                true
+            });
             report.decisions.push(decision);
         }
         report.planned = self.planned();
         let schedule = serde_json::to_vec_pretty(&report.planned).expect("plans serialize");
-        manager
+        if let Err(e) = manager
             .store()
-            .write_daemon_file(DaemonFile::Schedule, &schedule)?;
+            .write_daemon_file(DaemonFile::Schedule, &schedule)
+        {
+            tracing::error!(error = %e, "could not save the schedule");
+        }
         Ok(report)
     }
 

@@ -154,6 +154,15 @@ pub enum UpdateError {
     /// dependent's.
     #[error("unmet dependencies: {}; installing anyway needs --force", problems.join("; "))]
     UnmetDependencies { problems: Vec<String> },
+    /// A multi-component update failed, and undoing the installs already made failed too.
+    #[error(
+        "{cause}; undoing the installs already made failed too: {}",
+        failures.join("; ")
+    )]
+    UndoFailed {
+        cause: String,
+        failures: Vec<String>,
+    },
     /// One component named twice in one install.
     #[error("{name} is named more than once in one install")]
     DuplicateRequest { name: ComponentName },

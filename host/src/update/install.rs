@@ -187,8 +187,10 @@ impl UpdateManager {
             }
         }
         for d in &done {
-            if let Some(snapshot) = &d.first_install_snapshot {
-                self.store.delete_kv_snapshot(&d.name, snapshot)?;
+            if let Some(snapshot) = &d.first_install_snapshot
+                && let Err(e) = self.store.delete_kv_snapshot(&d.name, snapshot)
+            {
+                tracing::warn!(component = %d.name, error = %e, "could not delete a snapshot");
             }
         }
         Ok(outcomes)
@@ -218,12 +220,25 @@ impl UpdateManager {
             if packages.contains_key(name) {
                 continue;
             }
-            let installed = self.load_installed(name, c.active.digest)?;
+            // The object's bytes are checked against the digest the state names (it was
+            // verified when installed); its manifest is enough here. One unreadable
+            // installed package is skipped with a warning rather than blocking every
+            // install.
+            let dependencies = match self.store.read_object(c.active.digest) {
+                Ok(bytes) => crate::package::inspect(&bytes)
+                    .manifest
+                    .map(|m| m.dependencies)
+                    .unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(component = %name, error = %e, "dependencies unknown");
+                    Default::default()
+                }
+            };
             graph.insert(
                 name.clone(),
                 plan::Node {
                     version: c.active.version.clone(),
-                    dependencies: installed.manifest().dependencies.clone(),
+                    dependencies,
                     planned: false,
                 },
             );
@@ -267,15 +282,26 @@ impl UpdateManager {
         cause: &UpdateError,
     ) -> Result<(), UpdateError> {
         let reason = format!("undoing a multi-component update: {failed} failed: {cause}");
+        // Every one is tried, whatever happens to the others.
+        let mut failures = Vec::new();
         for d in done.iter().rev() {
-            match &d.first_install_snapshot {
-                None => {
-                    self.rollback_locked(&d.name, &reason, false)?;
-                }
-                Some(snapshot) => self.remove_first_install(&d.name, snapshot, &reason)?,
+            let undone = match &d.first_install_snapshot {
+                None => self.rollback_locked(&d.name, &reason, false).map(|_| ()),
+                Some(snapshot) => self.remove_first_install(&d.name, snapshot, &reason),
+            };
+            if let Err(e) = undone {
+                tracing::error!(component = %d.name, error = %e, "could not undo an install");
+                failures.push(format!("{}: {e}", d.name));
             }
         }
-        Ok(())
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(UpdateError::UndoFailed {
+                cause: cause.to_string(),
+                failures,
+            })
+        }
     }
 
     /// Forgets a component that was installed for the first time, putting its key-value
@@ -491,9 +517,8 @@ impl UpdateManager {
         state.pending_restores.remove(&name);
         self.store.save_state(&state)?;
         crash::point("install:after-state");
-        for id in discarded {
-            self.store.delete_kv_snapshot(&name, &id)?;
-        }
+        // The new version is installed: the swap comes at once, and what follows it is
+        // best-effort (a failure is logged, never reported as a failed install).
 
         if let Some(slot) = &slot {
             let on_trial = matches!(status, Lifecycle::Trial { .. });
@@ -503,8 +528,14 @@ impl UpdateManager {
             old.loaded.drain_warm_pool();
         }
         drop(_closed);
+        drop(_drained);
         let swap_pause = paused_at.elapsed();
-        self.store.journal(
+        for id in discarded {
+            if let Err(e) = self.store.delete_kv_snapshot(&name, &id) {
+                tracing::warn!(component = %name, error = %e, "could not delete a snapshot");
+            }
+        }
+        let journaled = self.store.journal(
             &JournalEntry::new(
                 self.actor(),
                 if forced {
@@ -520,7 +551,10 @@ impl UpdateManager {
                 Lifecycle::Trial { until } => format!("on trial until {until}"),
                 Lifecycle::Committed => "committed".into(),
             }),
-        )?;
+        );
+        if let Err(e) = journaled {
+            tracing::error!(component = %name, error = %e, "installed, but the journal entry could not be written");
+        }
         crash::point("install:after-journal");
         tracing::info!(component = %name, %version, digest = %package.digest().short(), forced, "installed");
 
@@ -544,8 +578,13 @@ impl UpdateManager {
                 });
             }
             if self.options().trial.is_none() {
-                self.commit_locked(&name, "post-install check passed")?;
-                status = Lifecycle::Committed;
+                match self.commit_locked(&name, "post-install check passed") {
+                    Ok(()) => status = Lifecycle::Committed,
+                    // Still on trial in the state: the next start rolls it back.
+                    Err(e) => {
+                        tracing::error!(component = %name, error = %e, "installed, but the commit could not be written; it stays on trial")
+                    }
+                }
             }
         }
         Ok((

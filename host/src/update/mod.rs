@@ -214,6 +214,8 @@ pub struct UpdateManager {
     kv_gates: RwLock<HashMap<ComponentName, Arc<RwLock<()>>>>,
     /// Install, rollback and commit run one at a time.
     operations: Mutex<()>,
+    /// Automatic rollbacks not yet taken by a reporter.
+    automatic_rollbacks: Mutex<Vec<RollbackOutcome>>,
 }
 
 impl UpdateManager {
@@ -234,6 +236,7 @@ impl UpdateManager {
             slots: RwLock::new(HashMap::new()),
             kv_gates: RwLock::new(HashMap::new()),
             operations: Mutex::new(()),
+            automatic_rollbacks: Mutex::new(Vec::new()),
         };
         if manager.store.access() == Access::Write {
             manager.recover()?;

@@ -118,41 +118,63 @@ impl UpdateManager {
             let Lifecycle::Trial { until } = c.status else {
                 continue;
             };
-            let slot = self.slot(name)?;
-            let serving = slot.current();
-            let label = format!("{name} {}", c.active.version);
-            let ctx = self.serving_context(name, &serving.loaded);
-            let health = self.lifecycle_call(
-                &label,
-                &serving.loaded,
-                &ctx,
-                "health",
-                HEALTH,
-                serde_json::Value::Array(Vec::new()),
-            );
-            if let Err(e) = health {
-                serving.record(true);
-                let reason = format!("trial failed: {e}");
-                let auto = self
-                    .options()
-                    .trial
-                    .as_ref()
-                    .is_none_or(|t| t.auto_rollback);
-                if auto {
-                    serving.end_trial();
-                    self.rollback_locked(name, &reason, true)?;
-                    events.push(TrialEvent::RolledBack {
-                        name: name.clone(),
-                        reason,
-                    });
-                }
-                continue;
-            }
-            if now >= until {
-                self.commit_locked(name, "trial passed")?;
-                events.push(TrialEvent::Committed { name: name.clone() });
+            // One component's trouble never stops the others' supervision.
+            if let Err(e) = self.tick_one(name, c, until, now, &mut events) {
+                tracing::error!(component = %name, error = %e, "trial supervision failed");
             }
         }
         Ok(events)
+    }
+
+    fn tick_one(
+        &self,
+        name: &ComponentName,
+        c: &crate::store::ComponentState,
+        until: Timestamp,
+        now: Timestamp,
+        events: &mut Vec<TrialEvent>,
+    ) -> Result<(), UpdateError> {
+        let slot = self.slot(name)?;
+        let serving = slot.current();
+        let label = format!("{name} {}", c.active.version);
+        let ctx = self.serving_context(name, &serving.loaded);
+        let health = self.lifecycle_call(
+            &label,
+            &serving.loaded,
+            &ctx,
+            "health",
+            HEALTH,
+            serde_json::Value::Array(Vec::new()),
+        );
+        if let Err(e) = health {
+            serving.record(true);
+            let reason = format!("trial failed: {e}");
+            let auto = self
+                .options()
+                .trial
+                .as_ref()
+                .is_none_or(|t| t.auto_rollback);
+            if !auto {
+                tracing::error!(component = %name, "{reason}; automatic rollback is off");
+                return Ok(());
+            }
+            if c.rollback_points.is_empty() {
+                // A first install has nothing to go back to: said, not undone.
+                tracing::error!(component = %name, "{reason}; there is no earlier version to roll back to");
+                return Ok(());
+            }
+            serving.end_trial();
+            self.rollback_locked(name, &reason, true)?;
+            events.push(TrialEvent::RolledBack {
+                name: name.clone(),
+                reason,
+            });
+            return Ok(());
+        }
+        if now >= until {
+            self.commit_locked(name, "trial passed")?;
+            events.push(TrialEvent::Committed { name: name.clone() });
+        }
+        Ok(())
     }
 }

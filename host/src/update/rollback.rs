@@ -19,6 +19,10 @@ use crate::store::{
     Blocked, JournalEntry, Lifecycle, PendingRestore, RollbackRecord, VersionRecord,
 };
 
+/// Automatic rollbacks kept for [`UpdateManager::take_automatic_rollbacks`]; older ones
+/// are dropped past this many.
+const MAX_UNREPORTED_ROLLBACKS: usize = 256;
+
 /// What `rollback` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RollbackOutcome {
@@ -153,7 +157,7 @@ impl UpdateManager {
         } else {
             tracing::info!(component = %name, from = %from.version, to = %target.version, reason, "rolled back");
         }
-        Ok(RollbackOutcome {
+        let outcome = RollbackOutcome {
             name: name.clone(),
             from: from.version,
             to: target.version,
@@ -161,7 +165,30 @@ impl UpdateManager {
             reason: reason.to_owned(),
             blocklisted: automatic,
             serving_after,
-        })
+        };
+        if automatic {
+            let mut recent = self
+                .automatic_rollbacks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if recent.len() >= MAX_UNREPORTED_ROLLBACKS {
+                recent.remove(0);
+            }
+            recent.push(outcome.clone());
+        }
+        Ok(outcome)
+    }
+
+    /// The automatic rollbacks (a failed trial or post-install check) since the last
+    /// call, oldest first, for whoever reports them (the daemon's notifications and
+    /// metrics): they happen inside calls, ticks and installs.
+    pub fn take_automatic_rollbacks(&self) -> Vec<RollbackOutcome> {
+        std::mem::take(
+            &mut *self
+                .automatic_rollbacks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// A rollback has already moved traffic; its state write is retried

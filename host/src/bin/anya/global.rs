@@ -95,7 +95,17 @@ impl Global {
     pub fn backend(&self, access: Access) -> Result<crate::backend::Backend> {
         use crate::backend::{Backend, Client};
         match Client::connect(&self.state_dir()) {
-            Some(client) => Ok(Backend::Daemon(client)),
+            Some(client) => {
+                if self.registry.is_some() || self.trust.is_some() || self.policy.is_some() {
+                    eprintln!(
+                        "warning: a daemon serves {}; it uses the registry, trust store and \
+                         policy it was started with (--registry, --trust and --policy here are \
+                         not used)",
+                        self.state_dir().display()
+                    );
+                }
+                Ok(Backend::Daemon(client))
+            }
             None => Ok(Backend::Local(Box::new(self.manager(access)?))),
         }
     }
