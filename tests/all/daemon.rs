@@ -590,6 +590,17 @@ fn the_cli_gives_the_same_answers_with_and_without_the_daemon() {
     let journal = std::fs::read_to_string(node.state().join("journal.jsonl")).unwrap();
     let last = journal.lines().last().unwrap();
     assert!(last.contains("\"actor\":\"cli uid="), "{last}");
+    // A refused install is journaled by the daemon, with who asked and why.
+    let out = node.anya(&["install", "bech32", "0.9.0"]);
+    assert_eq!(out.status.code(), Some(4), "{:?}", text(&out));
+    let journal = std::fs::read_to_string(node.state().join("journal.jsonl")).unwrap();
+    let refused = journal.lines().last().unwrap();
+    assert!(
+        refused.contains("install-refused")
+            && refused.contains("\"actor\":\"cli uid=")
+            && refused.contains("0.9.0"),
+        "{refused}"
+    );
     assert!(daemon.stop().success());
     let without = [
         ok(&node, &["install", "bech32"]),
