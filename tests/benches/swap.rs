@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anya_fixtures::{BECH32_1_0_0, BECH32_1_1_0, Fixture};
+use anya_fixtures::{BECH32_1_0_0, BECH32_1_1_0, BIP173_VECTORS, BIP350_VECTORS, Fixture};
 use anya_host::ids::ComponentName;
 use anya_host::keys::SecretKey;
 use anya_host::manifest::Manifest;
@@ -42,7 +42,13 @@ impl Node {
             ),
         )
         .unwrap();
-        for f in [&BECH32_1_0_0, &BECH32_1_1_0] {
+        // The validators bech32's manifests name ship beside it (the gate runs them).
+        for f in [
+            &BECH32_1_0_0,
+            &BECH32_1_1_0,
+            &BIP173_VECTORS,
+            &BIP350_VECTORS,
+        ] {
             let dir = node.dir.path().join("registry").join(f.name);
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
