@@ -57,3 +57,17 @@ show anya status
 step "roll back to 1.0.0 (no fetch, no verification of anything new, no compile) and show why"
 show anya rollback bech32 --reason "demo: going back"
 show anya status bech32
+
+step "run the daemon: the same commands now go through it (control socket, scheduler, metrics)"
+"$here/target/debug/anya" serve --text-logs --metrics 127.0.0.1:9464 2> "$demo/daemon.log" &
+daemon=$!
+for _ in $(seq 1 100); do [ -S "$ANYA_STATE/daemon/control.sock" ] && break; sleep 0.1; done
+show anya status
+show anya call bech32 decode '"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"'
+if command -v curl >/dev/null 2>&1; then
+  echo '$ curl -s http://127.0.0.1:9464/metrics | grep anya_calls_total'
+  curl -s http://127.0.0.1:9464/metrics | grep '^anya_calls_total' || true
+fi
+show kill -TERM "$daemon"
+wait "$daemon"
+echo "(the daemon stopped cleanly; its log is $demo/daemon.log)"

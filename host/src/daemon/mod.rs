@@ -108,6 +108,7 @@ pub struct Daemon {
 pub struct Started {
     pub daemon: Arc<Daemon>,
     listeners: Listeners,
+    signals: signal_hook::iterator::Signals,
     state: PathBuf,
     tick: Duration,
     host_seed: String,
@@ -119,11 +120,12 @@ impl Started {
         let Self {
             daemon,
             listeners,
+            signals,
             state,
             tick,
             host_seed,
         } = self;
-        daemon.run(listeners, &state, tick, &host_seed)
+        daemon.run(listeners, signals, &state, tick, &host_seed)
     }
 }
 
@@ -174,6 +176,16 @@ impl Daemon {
                 Err(e) => tracing::error!(component = %name, error = %e, "could not load"),
             }
         }
+        // Handlers first: a signal that comes once the socket exists is always handled.
+        let signals = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGHUP,
+        ])
+        .map_err(|source| DaemonError::Io {
+            path: PathBuf::from("signals"),
+            source,
+        })?;
         let listeners = Listeners {
             unix: socket::bind(&config.state)?,
             tcp: config.tcp.map(bind_loopback).transpose()?,
@@ -204,6 +216,7 @@ impl Daemon {
         Ok(Started {
             daemon,
             listeners,
+            signals,
             state: config.state.clone(),
             tick: config.tick,
             host_seed: config.host_seed.clone(),
@@ -276,19 +289,11 @@ impl Daemon {
     fn run(
         self: Arc<Self>,
         listeners: Listeners,
+        mut signals: signal_hook::iterator::Signals,
         state: &std::path::Path,
         tick: Duration,
         host_seed: &str,
     ) -> Result<(), DaemonError> {
-        let mut signals = signal_hook::iterator::Signals::new([
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGHUP,
-        ])
-        .map_err(|source| DaemonError::Io {
-            path: PathBuf::from("signals"),
-            source,
-        })?;
         let socket_path = socket::control_socket(state);
         let tcp_addr = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
         let metrics_addr = listeners.metrics.as_ref().and_then(|l| l.local_addr().ok());

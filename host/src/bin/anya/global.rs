@@ -94,17 +94,22 @@ impl Global {
     /// with `access`.
     pub fn backend(&self, access: Access) -> Result<crate::backend::Backend> {
         use crate::backend::{Backend, Client};
+        use anya_host::registry::Registry;
         match Client::connect(&self.state_dir()) {
             Some(client) => {
-                if self.registry.is_some() || self.trust.is_some() || self.policy.is_some() {
+                let backend = Backend::Daemon(client);
+                // A registry named here that is not the daemon's would be silently unused.
+                if self.registry.is_some()
+                    && let Ok(theirs) = backend.registry_description()
+                    && theirs != self.registry().describe()
+                {
                     eprintln!(
-                        "warning: a daemon serves {}; it uses the registry, trust store and \
-                         policy it was started with (--registry, --trust and --policy here are \
-                         not used)",
-                        self.state_dir().display()
+                        "warning: the daemon serving {} uses the registry {theirs}, not {}",
+                        self.state_dir().display(),
+                        self.registry().describe()
                     );
                 }
-                Ok(Backend::Daemon(client))
+                Ok(backend)
             }
             None => Ok(Backend::Local(Box::new(self.manager(access)?))),
         }
