@@ -135,11 +135,39 @@ impl Node {
     /// its manifest names (as a publisher would ship them); use
     /// [`put_in_registry`](Self::put_in_registry) for a registry without them.
     pub fn publish(&self, fixture: &Fixture) -> PathBuf {
-        for validator in &manifest_of(fixture).validators {
-            let v = anya_fixtures::all()
-                .iter()
-                .find(|f| f.name == validator.as_str())
-                .unwrap_or_else(|| panic!("no fixture for validator {validator}"));
+        self.publish_validators(&manifest_of(fixture));
+        self.put_in_registry(fixture.name, fixture.version, &package(fixture, &[&key(1)]))
+    }
+
+    /// Like [`publish`](Self::publish), as `version` and with its manifest changed by
+    /// `edit` (the validators published are those the changed manifest names).
+    pub fn publish_edited(
+        &self,
+        fixture: &Fixture,
+        version: &str,
+        edit: impl FnOnce(&mut Manifest),
+    ) -> PathBuf {
+        let mut manifest = manifest_of(fixture);
+        manifest.version = semver::Version::parse(version).unwrap();
+        edit(&mut manifest);
+        self.publish_validators(&manifest);
+        self.put_in_registry(
+            fixture.name,
+            version,
+            &package_with(fixture, &manifest, &[&key(1)]),
+        )
+    }
+
+    /// The validator fixtures `manifest` names, each published once (a name that is no
+    /// validator fixture is left for the test to publish, or not).
+    fn publish_validators(&self, manifest: &Manifest) {
+        for validator in &manifest.validators {
+            let Some(v) = anya_fixtures::all().iter().find(|f| {
+                f.name == validator.as_str()
+                    && manifest_of(f).kind == anya_host::manifest::Kind::Validator
+            }) else {
+                continue;
+            };
             let path = self
                 .registry()
                 .join(v.name)
@@ -148,7 +176,6 @@ impl Node {
                 self.publish(v);
             }
         }
-        self.put_in_registry(fixture.name, fixture.version, &package(fixture, &[&key(1)]))
     }
 
     pub fn manager(&self) -> UpdateManager {

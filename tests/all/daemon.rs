@@ -16,10 +16,10 @@ use anya_fixtures::{
     BECH32_1_0_0, BECH32_1_1_0, FEE_ESTIMATOR_1_0_0, FEE_ESTIMATOR_2_0_0, Fixture,
 };
 use anya_host::manifest::UpdateType;
-use semver::Version;
+
 use serde_json::Value;
 
-use crate::common::{Node, anya_bin, key, manifest_of, package_with, text};
+use crate::common::{Node, anya_bin, text};
 
 const GUIDE_POLICY: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -244,6 +244,8 @@ impl Drop for Daemon {
     }
 }
 
+/// `fixture` published at `version` as `update_type`, optionally declaring breaking
+/// changes.
 fn publish_as(
     node: &Node,
     fixture: &Fixture,
@@ -251,16 +253,10 @@ fn publish_as(
     update_type: UpdateType,
     breaking: bool,
 ) {
-    let mut manifest = manifest_of(fixture);
-    manifest.version = Version::parse(version).unwrap();
-    manifest.update_type = update_type;
-    manifest.breaking_changes = breaking;
-    node.publish(fixture);
-    node.put_in_registry(
-        fixture.name,
-        version,
-        &package_with(fixture, &manifest, &[&key(1)]),
-    );
+    node.publish_edited(fixture, version, |m| {
+        m.update_type = update_type;
+        m.breaking_changes = breaking;
+    });
 }
 
 fn set_clock(path: &Path, at: &str) {

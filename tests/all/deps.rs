@@ -13,7 +13,7 @@ use anya_host::update::UpdateError;
 use semver::{Version, VersionReq};
 use serde_json::json;
 
-use crate::common::{Node, key, manifest_of, package_with, text};
+use crate::common::{Node, text};
 
 fn name(s: &str) -> ComponentName {
     ComponentName::parse(s).unwrap()
@@ -25,19 +25,12 @@ fn v(s: &str) -> Version {
 
 /// `fixture` in the registry at `version`, depending on `deps`.
 fn publish_with_deps(node: &Node, fixture: &Fixture, version: &str, deps: &[(&str, &str)]) {
-    let mut manifest = manifest_of(fixture);
-    manifest.version = v(version);
-    manifest.dependencies = deps
-        .iter()
-        .map(|(n, r)| (name(n), VersionReq::parse(r).unwrap()))
-        .collect::<BTreeMap<_, _>>();
-    // The validators the fixture names, as a publisher ships them.
-    node.publish(fixture);
-    node.put_in_registry(
-        fixture.name,
-        version,
-        &package_with(fixture, &manifest, &[&key(1)]),
-    );
+    node.publish_edited(fixture, version, |m| {
+        m.dependencies = deps
+            .iter()
+            .map(|(n, r)| (name(n), VersionReq::parse(r).unwrap()))
+            .collect::<BTreeMap<_, _>>();
+    });
 }
 
 fn request(n: &str, version: &str) -> (ComponentName, Option<Version>) {

@@ -16,7 +16,7 @@ use anya_host::store::Lifecycle;
 use anya_host::update::{Options, UpdateError, UpdateManager};
 use semver::Version;
 
-use crate::common::{Node, key, manifest_of, package, package_with, text};
+use crate::common::{Node, key, manifest_of, package, text};
 
 fn name(s: &str) -> ComponentName {
     ComponentName::parse(s).unwrap()
@@ -67,20 +67,6 @@ fn assert_gate_refuses(
         "the state folder changed after: {message}"
     );
     message
-}
-
-/// bech32 with another manifest, signed by the test key, in the registry.
-fn publish_as(node: &Node, manifest: &Manifest) {
-    let fixture = match manifest.version.to_string().as_str() {
-        "1.1.1" => &BECH32_BROKEN,
-        "1.1.0" => &BECH32_1_1_0,
-        _ => &BECH32_1_0_0,
-    };
-    node.put_in_registry(
-        manifest.name.as_str(),
-        &manifest.version.to_string(),
-        &package_with(fixture, manifest, &[&key(1)]),
-    );
 }
 
 #[test]
@@ -230,11 +216,10 @@ fn validators_must_be_in_the_registry_trusted_and_validators() {
     );
 
     // A name that is an extension, not a validator.
-    let mut manifest = manifest_of(&BECH32_1_0_0);
-    manifest.validators = vec![name("fee-estimator")];
-    manifest.bip_compliance.clear();
-    manifest.version = v("1.0.1");
-    publish_as(&node, &manifest);
+    node.publish_edited(&BECH32_1_0_0, "1.0.1", |m| {
+        m.validators = vec![name("fee-estimator")];
+        m.bip_compliance.clear();
+    });
     node.publish(&FEE_ESTIMATOR_1_0_0);
     assert_gate_refuses(
         &node,
@@ -363,10 +348,10 @@ fn a_post_install_validator_that_fails_rolls_the_swap_back() {
     node.publish(&BECH32_1_0_0);
     // The broken build, claiming nothing and naming no validator: the pre-install gate
     // has nothing to run, the policy's post-install validator catches it.
-    let mut manifest = manifest_of(&BECH32_BROKEN);
-    manifest.validators.clear();
-    manifest.bip_compliance.clear();
-    publish_as(&node, &manifest);
+    node.publish_edited(&BECH32_BROKEN, "1.1.1", |m| {
+        m.validators.clear();
+        m.bip_compliance.clear();
+    });
     let manager = with_policy(
         &node,
         "[components.bech32]\npost_install_validators = [\"bip173-vectors\"]\n",

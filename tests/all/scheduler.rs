@@ -16,7 +16,7 @@ use anya_host::update::{Options, UpdateManager};
 use jiff::Timestamp;
 use semver::Version;
 
-use crate::common::{Node, key, manifest_of, package_with};
+use crate::common::Node;
 
 const GUIDE_POLICY: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -44,16 +44,10 @@ fn publish_as(
     update_type: UpdateType,
     breaking: bool,
 ) {
-    let mut manifest = manifest_of(fixture);
-    manifest.version = v(version);
-    manifest.update_type = update_type;
-    manifest.breaking_changes = breaking;
-    node.publish(fixture);
-    node.put_in_registry(
-        fixture.name,
-        version,
-        &package_with(fixture, &manifest, &[&key(1)]),
-    );
+    node.publish_edited(fixture, version, |m| {
+        m.update_type = update_type;
+        m.breaking_changes = breaking;
+    });
 }
 
 fn manager(node: &Node, policy: &Policy) -> UpdateManager {

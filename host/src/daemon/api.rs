@@ -216,9 +216,7 @@ impl Daemon {
         match &result {
             Ok(outcomes) => {
                 for o in outcomes {
-                    let update_type = self.update_type_of(&o.name, o.digest);
-                    self.observer
-                        .installed(o, &update_type, Actor::Operator, took);
+                    self.observer.installed(o, Actor::Operator, took, None);
                 }
             }
             Err(e) => {
@@ -260,19 +258,5 @@ impl Daemon {
         }
         self.observer.automatic_rollbacks(&self.manager);
         answer(result)
-    }
-
-    /// The declared update type of an installed package, for the metrics.
-    fn update_type_of(&self, name: &ComponentName, digest: Digest) -> String {
-        self.manager
-            .store()
-            .read_object(digest)
-            .ok()
-            .and_then(|bytes| crate::package::inspect(&bytes).manifest)
-            .map(|m| m.update_type.as_str().to_owned())
-            .unwrap_or_else(|| {
-                tracing::debug!(component = %name, "update type unknown");
-                "unknown".into()
-            })
     }
 }

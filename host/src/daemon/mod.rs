@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use jiff::Timestamp;
 
 use crate::policy::Policy;
 use crate::scheduler::{Clock, CycleReport, LoadHistory, Scheduler};
@@ -221,10 +220,6 @@ impl Daemon {
             tick: config.tick,
             host_seed: config.host_seed.clone(),
         })
-    }
-
-    pub fn manager(&self) -> &UpdateManager {
-        &self.manager
     }
 
     /// One scheduler cycle now, observed.
@@ -699,11 +694,6 @@ fn start_notifier(policy: &Policy) -> Result<Option<anya_notify::Notifier>, Daem
     anya_notify::Notifier::start(config)
         .map(Some)
         .map_err(|e| DaemonError::Notifications(e.to_string()))
-}
-
-/// The clock reading the daemon's scheduler would use now (for `status`).
-pub fn now(clock: &dyn Clock) -> Timestamp {
-    clock.now()
 }
 
 #[cfg(test)]

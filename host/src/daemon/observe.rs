@@ -34,17 +34,18 @@ impl Observer {
         }
     }
 
-    /// An install asked for by `actor` succeeded.
+    /// An install asked for by `actor` succeeded (`why`: the scheduler's reason).
     pub fn installed(
         &self,
         outcome: &InstallOutcome,
-        update_type: &str,
         actor: Actor,
         took: Duration,
+        why: Option<&str>,
     ) {
         if outcome.unchanged {
             return;
         }
+        let update_type = outcome.update_type.as_str();
         self.metrics.update_finished(
             outcome.name.as_str(),
             update_type,
@@ -65,9 +66,13 @@ impl Observer {
         let mut event = Event::new(EventKind::Installed, outcome.name.as_str())
             .with_version(outcome.version.to_string())
             .with_update_type(update_type)
+            .with_security_critical(outcome.security_critical)
             .with_actor(actor_name(actor));
         if let Some(p) = &outcome.previous {
             event = event.with_previous_version(p.to_string());
+        }
+        if let Some(why) = why {
+            event = event.with_reason(why);
         }
         self.notify(event);
     }
@@ -187,63 +192,29 @@ impl Observer {
             let took = Duration::from_millis(d.duration_ms.unwrap_or(0));
             match d.decision {
                 DecisionKind::Installed => {
-                    if let Some((digest, on_trial, pause)) = &d.installed {
-                        self.metrics.swap(d.component.as_str(), *pause);
-                        self.metrics.set_active(
-                            d.component.as_str(),
-                            &d.version.to_string(),
-                            &digest.to_hex(),
-                        );
-                        self.metrics.set_trial(d.component.as_str(), *on_trial);
-                    }
-                    self.metrics.update_finished(
-                        d.component.as_str(),
-                        d.update_type.as_str(),
-                        UpdateOutcome::Installed,
-                        Actor::Scheduler,
-                        took,
-                    );
-                    self.notify(
-                        Event::new(EventKind::Installed, d.component.as_str())
-                            .with_version(d.version.to_string())
-                            .with_previous_version(d.from.to_string())
-                            .with_update_type(d.update_type.as_str())
-                            .with_security_critical(d.security_critical)
-                            .with_reason(d.reason.clone())
-                            .with_actor(crate::scheduler::ACTOR),
-                    );
-                }
-                // A refusal found by the scheduler (validation, breaking without a major
-                // bump) is told once, not at every cycle.
-                DecisionKind::Refused if d.first => {
-                    self.notify(
-                        Event::new(EventKind::Refused, d.component.as_str())
-                            .with_version(d.version.to_string())
-                            .with_update_type(d.update_type.as_str())
-                            .with_reason(d.reason.clone())
-                            .with_actor(crate::scheduler::ACTOR),
-                    );
-                }
-                DecisionKind::Failed => {
-                    self.metrics.update_finished(
-                        d.component.as_str(),
-                        d.update_type.as_str(),
-                        UpdateOutcome::Failed(FailureReason::Other),
-                        Actor::Scheduler,
-                        took,
-                    );
-                    // A failure that recurs every cycle is told once.
-                    if d.first {
-                        self.notify(
-                            Event::new(EventKind::Refused, d.component.as_str())
-                                .with_version(d.version.to_string())
-                                .with_update_type(d.update_type.as_str())
-                                .with_reason(d.reason.clone())
-                                .with_actor(crate::scheduler::ACTOR),
-                        );
+                    if let Some(outcome) = &d.installed {
+                        self.installed(outcome, Actor::Scheduler, took, Some(&d.reason));
                     }
                 }
+                DecisionKind::Failed => self.metrics.update_finished(
+                    d.component.as_str(),
+                    d.update_type.as_str(),
+                    UpdateOutcome::Failed(FailureReason::Other),
+                    Actor::Scheduler,
+                    took,
+                ),
                 _ => {}
+            }
+            // A refusal or a failure found by the scheduler (validation, breaking without
+            // a major bump, a failing install) recurs every cycle: it is told once.
+            if matches!(d.decision, DecisionKind::Refused | DecisionKind::Failed) && d.first {
+                self.notify(
+                    Event::new(EventKind::Refused, d.component.as_str())
+                        .with_version(d.version.to_string())
+                        .with_update_type(d.update_type.as_str())
+                        .with_reason(d.reason.clone())
+                        .with_actor(crate::scheduler::ACTOR),
+                );
             }
         }
         for e in &report.trial_events {

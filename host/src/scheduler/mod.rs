@@ -33,7 +33,7 @@ pub use crate::store::Planned;
 use crate::store::{DaemonFile, JournalEntry};
 use crate::update::{self, TrialEvent, UpdateError, UpdateInfo, UpdateManager, plan};
 
-pub use clock::{Clock, FileClock, ManualClock, SystemClock};
+pub use clock::{Clock, FileClock, SystemClock};
 pub use quiet::{LoadHistory, QuietSlot};
 
 /// Who the scheduler is, in the journal.
@@ -81,9 +81,8 @@ pub struct Decision {
     pub from: Version,
     /// Wall-clock time of the install, for an installed or failed one.
     pub duration_ms: Option<u64>,
-    /// What an install left active: the package's digest, whether it is on trial, and
-    /// how long calls waited for the swap.
-    pub installed: Option<(crate::ids::Digest, bool, Duration)>,
+    /// What an install did, for an installed one.
+    pub installed: Option<update::InstallOutcome>,
     /// Made for the first time (journaled now): notifications go out once per decision.
     pub first: bool,
 }
@@ -217,11 +216,7 @@ impl Scheduler {
                     Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
                 self.planned.remove(&u.component);
                 match result {
-                    Ok(outcome) => {
-                        let on_trial =
-                            matches!(outcome.status, crate::store::Lifecycle::Trial { .. });
-                        decision.installed = Some((outcome.digest, on_trial, outcome.swap_pause));
-                    }
+                    Ok(outcome) => decision.installed = Some(outcome),
                     Err(e) => {
                         decision.decision = DecisionKind::Failed;
                         decision.reason = e.to_string();

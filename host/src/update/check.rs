@@ -88,71 +88,12 @@ impl UpdateManager {
                 .collect();
             newer.reverse();
             for version in newer {
-                match self.fetch_verified(name, &version) {
-                    Ok(package) => {
-                        let assessment = match self.assess(&component.active, &package) {
-                            Ok(a) => a,
-                            Err(e) => {
-                                report.problems.push(CheckProblem {
-                                    component: name.clone(),
-                                    version,
-                                    reason: e.to_string(),
-                                });
-                                continue;
-                            }
-                        };
-                        let held_for_approval = !assessment.diff.new_imports.is_empty()
-                            && !is_approved(&state, &package, &assessment.diff.new_imports);
-                        let Assessment {
-                            diff,
-                            classification,
-                        } = assessment;
-                        let gate = match self
-                            .runtime()
-                            .and_then(|rt| Ok(rt.load(&package)?))
-                            .and_then(|loaded| self.run_gate(&package, &loaded))
-                        {
-                            Ok(g) => g,
-                            Err(e) => {
-                                report.problems.push(CheckProblem {
-                                    component: name.clone(),
-                                    version,
-                                    reason: e.to_string(),
-                                });
-                                continue;
-                            }
-                        };
-                        let m = package.manifest();
-                        let rollback_supported =
-                            self.store.read_object(component.active.digest).is_ok();
-                        report.updates.push(UpdateInfo {
-                            component: name.clone(),
-                            current_version: component.active.version.clone(),
-                            available_version: version,
-                            update_type: m.update_type,
-                            security_critical: m.security_critical,
-                            breaking_changes: m.breaking_changes,
-                            bip_compliance: m.bip_compliance.clone(),
-                            rollback_supported,
-                            digest: package.digest(),
-                            source: self.registry.describe(),
-                            computed_type: classification.computed,
-                            breaking_reasons: diff
-                                .breaking
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect(),
-                            added_exports: diff.added,
-                            capability_changes: diff.new_imports,
-                            held_for_approval,
-                            breaking_without_major: classification.breaks_without_major(),
-                            mismatches: classification.mismatches,
-                            dependencies: m.dependencies.clone(),
-                            bips_proven: gate.bips_proven(),
-                            validation_passed: gate.passed(),
-                            validation_problems: gate.problems(),
-                            bips: gate.bips,
-                        });
+                let offered = self
+                    .fetch_verified(name, &version)
+                    .and_then(|package| self.offer(&state, component, &package));
+                match offered {
+                    Ok(info) => {
+                        report.updates.push(info);
                         break;
                     }
                     Err(e) => report.problems.push(CheckProblem {
@@ -164,6 +105,53 @@ impl UpdateManager {
             }
         }
         Ok(report)
+    }
+}
+
+impl UpdateManager {
+    /// What a verified candidate for the running `component` would be: its WIT compared
+    /// with the running version's, and the validation gate run on it.
+    fn offer(
+        &self,
+        state: &State,
+        component: &crate::store::ComponentState,
+        package: &VerifiedPackage,
+    ) -> Result<UpdateInfo, UpdateError> {
+        let Assessment {
+            diff,
+            classification,
+        } = self.assess(&component.active, package)?;
+        let held_for_approval =
+            !diff.new_imports.is_empty() && !is_approved(state, package, &diff.new_imports);
+        let loaded = self.runtime()?.load(package)?;
+        let gate = self.run_gate(package, &loaded)?;
+        let validation_problems = gate.problems();
+        let m = package.manifest();
+        Ok(UpdateInfo {
+            component: m.name.clone(),
+            current_version: component.active.version.clone(),
+            available_version: m.version.clone(),
+            update_type: m.update_type,
+            security_critical: m.security_critical,
+            breaking_changes: m.breaking_changes,
+            bip_compliance: m.bip_compliance.clone(),
+            // `assess` read the running version's object back, its digest checked.
+            rollback_supported: true,
+            digest: package.digest(),
+            source: self.registry.describe(),
+            computed_type: classification.computed,
+            breaking_reasons: diff.breaking.iter().map(ToString::to_string).collect(),
+            added_exports: diff.added,
+            capability_changes: diff.new_imports,
+            held_for_approval,
+            breaking_without_major: classification.breaks_without_major(),
+            mismatches: classification.mismatches,
+            dependencies: m.dependencies.clone(),
+            bips_proven: gate.bips_proven(),
+            validation_passed: validation_problems.is_empty(),
+            validation_problems,
+            bips: gate.bips,
+        })
     }
 }
 

@@ -44,6 +44,9 @@ pub struct InstallOutcome {
     pub forced: bool,
     /// Where the new version stands: trial or committed.
     pub status: Lifecycle,
+    /// What the package's manifest declares it is.
+    pub update_type: crate::manifest::UpdateType,
+    pub security_critical: bool,
     /// How long calls that touch the component's data waited: from closing its data
     /// gate (before the snapshot and the migration) to the swap. Zero when unchanged.
     #[serde(default)]
@@ -139,6 +142,8 @@ impl UpdateManager {
                     unchanged: true,
                     forced: false,
                     status: c.status.clone(),
+                    update_type: package.manifest().update_type,
+                    security_critical: package.manifest().security_critical,
                     swap_pause: std::time::Duration::ZERO,
                 });
                 continue;
@@ -149,11 +154,12 @@ impl UpdateManager {
             // this host changes nothing.
             let loaded = self.runtime()?.load(&package)?;
             let gate = self.run_gate(&package, &loaded)?;
-            if !gate.passed() {
-                tracing::info!(candidate = gate.candidate, problems = ?gate.problems(), "validation failed");
+            let problems = gate.problems();
+            if !problems.is_empty() {
+                tracing::info!(candidate = gate.candidate, ?problems, "validation failed");
                 return Err(UpdateError::ValidationFailed {
                     candidate: gate.candidate.clone(),
-                    problems: gate.problems(),
+                    problems,
                 });
             }
             prepared.push(Prepared {
@@ -596,6 +602,8 @@ impl UpdateManager {
                 unchanged: false,
                 forced,
                 status,
+                update_type: package.manifest().update_type,
+                security_critical: package.manifest().security_critical,
                 swap_pause,
             },
             kept,

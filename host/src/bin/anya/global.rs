@@ -141,18 +141,10 @@ impl Global {
     }
 }
 
-/// Who runs this command, for the journal.
+/// Who runs this command, for the journal: the same form the daemon gives a peer on its
+/// socket.
 fn actor() -> String {
-    // SAFETY-free: getuid has no failure mode; read it through /proc to avoid libc.
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
-        })
-        .unwrap_or_else(|| "?".into());
-    format!("cli uid={uid}")
+    format!("cli uid={}", anya_host::daemon::socket::current_uid())
 }
 
 fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
