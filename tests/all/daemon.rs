@@ -656,9 +656,16 @@ fn sigterm_lets_the_call_in_flight_finish() {
         Node::attach(&root).anya(&["call", "test-loop", "count", &n.to_string()])
     });
     // Once it is in flight, stop the daemon.
-    wait_until("the call to be in flight", || {
-        daemon.log().contains("/v1/call") || call.is_finished()
-    });
+    // Polled closely: the call runs for a fraction of a second.
+    let start = Instant::now();
+    while !(daemon.log().contains("/v1/call") || call.is_finished()) {
+        assert!(start.elapsed() < PATIENCE, "the call never arrived");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        !call.is_finished(),
+        "the call ended before SIGTERM was sent: nothing would be tested"
+    );
     let stopped = daemon.stop();
     let out = call.join().unwrap();
     let (stdout, stderr) = text(&out);
