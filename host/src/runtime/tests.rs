@@ -666,6 +666,11 @@ fn concurrent_warm_calls_all_succeed_and_the_pool_stays_small() {
             });
         }
     });
+    // The last instances back may all have been retired at 50 uses, leaving the pool
+    // empty (CI saw it once); a call then makes a fresh one, which stays.
+    if loaded.warm_pool_idle() == 0 {
+        count(&rt, &loaded, &warm_ctx());
+    }
     let idle = loaded.warm_pool_idle();
     assert!((1..=2).contains(&idle), "{idle}");
     assert_eq!(rt.warm_budget.idle(), idle);
