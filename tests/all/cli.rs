@@ -188,10 +188,7 @@ fn rollback_and_the_policy_file_through_the_cli() {
     let node = Node::new();
     node.publish(&anya_fixtures::BECH32_1_0_0);
     node.publish(&anya_fixtures::BECH32_1_1_0);
-    let policy = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/update_policy.toml"
-    );
+    let policy = anya_fixtures::GUIDE_POLICY_PATH;
     ok(node.anya(&["--policy", policy, "install", "bech32", "1.0.0"]));
     ok(node.anya(&["--policy", policy, "install", "bech32"]));
     let out = text(&ok(node.anya(&["--policy", policy, "rollback", "bech32"]))).0;

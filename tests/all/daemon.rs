@@ -21,10 +21,7 @@ use serde_json::Value;
 
 use crate::common::{Node, anya_bin, text};
 
-const GUIDE_POLICY: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/update_policy.toml"
-));
+const GUIDE_POLICY: &str = anya_fixtures::GUIDE_POLICY;
 const PATIENCE: Duration = Duration::from_secs(60);
 const SECRET: &str = "a webhook secret shared with the receiver";
 

@@ -18,10 +18,7 @@ use semver::Version;
 
 use crate::common::Node;
 
-const GUIDE_POLICY: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/update_policy.toml"
-));
+const GUIDE_POLICY: &str = anya_fixtures::GUIDE_POLICY;
 
 fn name(s: &str) -> ComponentName {
     ComponentName::parse(s).unwrap()

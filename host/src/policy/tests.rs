@@ -5,10 +5,7 @@ use jiff::civil::Weekday;
 use super::*;
 
 /// The guide's example, as the operator gets it.
-const GUIDE_POLICY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/update_policy.toml"
-);
+const GUIDE_POLICY: &str = anya_fixtures::GUIDE_POLICY_PATH;
 
 fn name(s: &str) -> ComponentName {
     ComponentName::parse(s).unwrap()
