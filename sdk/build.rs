@@ -14,7 +14,9 @@ const PACKAGES: [&str; 4] = ["host", "extension", "validator", "bitcoin"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let wit = manifest_dir.join("..").join("wit");
+    // The SDK's own copy of the contract (the repository's `wit/`, kept identical by a
+    // test), so that a packaged SDK carries it.
+    let wit = manifest_dir.join("wit");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={}", wit.display());
     let wit = wit

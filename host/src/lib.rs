@@ -1,9 +1,10 @@
 //! Anya: a WebAssembly plugin host that updates its extensions while they serve calls.
 //!
-//! See `DESIGN.md` for the architecture. Modules are layered: `ids`, `manifest`,
+//! See `docs/architecture.md` for the architecture. Modules are layered: `ids`, `manifest`,
 //! `signature`, `trust` and `package` are pure; `runtime` is the only module that names
 //! wasmtime; `update` is the hub that calls the modules beneath it.
 
+pub mod clock;
 pub mod compat;
 pub mod daemon;
 pub mod ids;

@@ -61,7 +61,7 @@ pub mod bindings {
     /// `anya:extension/extension`: host log and kv in, lifecycle out.
     pub mod extension {
         wit_bindgen::generate!({
-            path: ["../wit/host", "../wit/extension"],
+            path: ["wit/host", "wit/extension"],
             world: "anya:extension/extension",
             runtime_path: "anya_sdk::wit_bindgen::rt",
             pub_export_macro: true,
@@ -77,7 +77,7 @@ pub mod bindings {
     /// `anya:validator/validator`: host log in, suite out.
     pub mod validator {
         wit_bindgen::generate!({
-            path: ["../wit/host", "../wit/validator"],
+            path: ["wit/host", "wit/validator"],
             world: "anya:validator/validator",
             runtime_path: "anya_sdk::wit_bindgen::rt",
             pub_export_macro: true,
@@ -100,7 +100,7 @@ pub mod bindings {
     /// [`export_address_provider!`](crate::export_address_provider)).
     pub mod address_export {
         wit_bindgen::generate!({
-            path: ["../wit/host", "../wit/extension", "../wit/validator", "../wit/bitcoin"],
+            path: ["wit/host", "wit/extension", "wit/validator", "wit/bitcoin"],
             inline: "
                 package anya-sdk:pieces;
                 world address-export { export anya:bitcoin/address@1.0.0; }
@@ -117,7 +117,7 @@ pub mod bindings {
     /// validator of the `anya:bitcoin/address-validator` world tests.
     pub mod address_import {
         wit_bindgen::generate!({
-            path: ["../wit/host", "../wit/extension", "../wit/validator", "../wit/bitcoin"],
+            path: ["wit/host", "wit/extension", "wit/validator", "wit/bitcoin"],
             inline: "
                 package anya-sdk:pieces;
                 world address-import { import anya:bitcoin/address@1.0.0; }

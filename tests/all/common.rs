@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 use anya_fixtures::Fixture;
+use anya_host::clock::FakeClock;
 use anya_host::keys::SecretKey;
 use anya_host::manifest::Manifest;
 use anya_host::registry::DirRegistry;
@@ -75,10 +77,17 @@ pub fn section_data(wasm: &[u8], name: &str) -> std::ops::Range<usize> {
     start..start + section.data.len()
 }
 
+/// The time a new node's clock starts at.
+pub const NODE_START: &str = "2026-11-25T12:00:00Z";
+
 /// A temporary node: a state folder, a registry folder and a trust store trusting
-/// `key(1)` for every name.
+/// `key(1)` for every name. It has a clock of its own that stands still until the test
+/// moves it ([`Node::set_time`]): its managers and the `anya` processes it runs read
+/// that clock (the latter through the file `ANYA_CLOCK_FILE` names), never the wall
+/// clock.
 pub struct Node {
     root: PathBuf,
+    clock: Arc<FakeClock>,
     /// Deletes the folder when the node is dropped (absent for [`Node::attach`]).
     _dir: Option<tempfile::TempDir>,
 }
@@ -86,20 +95,50 @@ pub struct Node {
 impl Node {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let start: jiff::Timestamp = NODE_START.parse().unwrap();
         let node = Self {
             root: dir.path().to_owned(),
+            clock: Arc::new(FakeClock::new(start)),
             _dir: Some(dir),
         };
+        node.set_time(start);
         node.write_trust(&trust_entry("test", &key(1), &["*"]));
         node
     }
 
-    /// The node another process made in `root` (which it keeps).
+    /// The node another process made in `root` (which it keeps), on that node's clock.
     pub fn attach(root: &Path) -> Self {
-        Self {
+        let node = Self {
             root: root.to_owned(),
+            clock: Arc::new(FakeClock::new(jiff::Timestamp::UNIX_EPOCH)),
             _dir: None,
-        }
+        };
+        let now = std::fs::read_to_string(node.clock_file()).unwrap();
+        node.clock.set(now.trim().parse().unwrap());
+        node
+    }
+
+    /// The node's clock.
+    pub fn clock(&self) -> Arc<FakeClock> {
+        Arc::clone(&self.clock)
+    }
+
+    /// The time now, on the node's clock.
+    pub fn now(&self) -> jiff::Timestamp {
+        anya_host::clock::Clock::now(self.clock.as_ref())
+    }
+
+    /// Sets the node's clock (for its managers, and the `anya` processes it starts).
+    pub fn set_time(&self, at: jiff::Timestamp) {
+        self.clock.set(at);
+        let tmp = self.root.join("clock.tmp");
+        std::fs::write(&tmp, at.to_string()).unwrap();
+        std::fs::rename(&tmp, self.clock_file()).unwrap();
+    }
+
+    /// The file holding the node's time, for the processes it starts (`ANYA_CLOCK_FILE`).
+    pub fn clock_file(&self) -> PathBuf {
+        self.root.join("clock")
     }
 
     pub fn root(&self) -> &Path {
@@ -190,23 +229,29 @@ impl Node {
             trust,
             Box::new(DirRegistry::new(self.registry())),
             options,
+            self.clock(),
         )
         .unwrap()
     }
 
     /// Runs the `anya` binary against this node.
     pub fn anya(&self, args: &[&str]) -> Output {
-        Command::new(anya_bin())
-            .arg("--state")
+        self.command(&anya_bin(), args).output().unwrap()
+    }
+
+    /// The command that runs `bin` (an `anya` binary) against this node, on its clock.
+    pub fn command(&self, bin: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.arg("--state")
             .arg(self.state())
             .arg("--registry")
             .arg(self.registry())
             .arg("--trust")
             .arg(self.trust_path())
             .args(args)
-            .env_remove("ANYA_LOG")
-            .output()
-            .unwrap()
+            .env("ANYA_CLOCK_FILE", self.clock_file())
+            .env_remove("ANYA_LOG");
+        cmd
     }
 
     /// Every file under the state folder with its bytes.

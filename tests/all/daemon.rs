@@ -176,7 +176,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(node: &Node, policy: &Path, clock: &Path, args: &[&str]) -> Self {
+    /// `anya serve` on `node`, on the node's clock.
+    fn start(node: &Node, policy: &Path, args: &[&str]) -> Self {
         let log = node.root().join("daemon.log");
         let child = Command::new(anya_bin())
             .arg("--state")
@@ -189,7 +190,7 @@ impl Daemon {
             .arg(policy)
             .arg("serve")
             .args(args)
-            .env("ANYA_CLOCK_FILE", clock)
+            .env("ANYA_CLOCK_FILE", node.clock_file())
             .env("ANYA_SCHEDULER_TICK_MS", "100")
             .env("ANYA_LOG", "info,anya_host::daemon=debug")
             .stdout(Stdio::null())
@@ -254,10 +255,6 @@ fn publish_as(
         m.update_type = update_type;
         m.breaking_changes = breaking;
     });
-}
-
-fn set_clock(path: &Path, at: &str) {
-    std::fs::write(path, at).unwrap();
 }
 
 /// One request over TCP with the given headers; the status and body.
@@ -335,8 +332,7 @@ fn the_daemon_installs_the_security_update_in_the_window_and_tells_about_it() {
         "{policy_text}"
     );
     std::fs::write(&policy, &policy_text).unwrap();
-    let clock = dir.join("clock");
-    set_clock(&clock, "2026-11-28T10:00:00Z"); // a Saturday: no window
+    node.set_time("2026-11-28T10:00:00Z".parse().unwrap()); // a Saturday: no window
     let token_file = dir.join("token");
     std::fs::write(&token_file, "s3cret-token\n").unwrap();
     let (tcp, metrics) = (free_port(), free_port());
@@ -345,7 +341,6 @@ fn the_daemon_installs_the_security_update_in_the_window_and_tells_about_it() {
     let daemon = Daemon::start(
         &node,
         &policy,
-        &clock,
         &[
             "--tcp",
             &tcp_arg,
@@ -372,7 +367,7 @@ fn the_daemon_installs_the_security_update_in_the_window_and_tells_about_it() {
         UpdateType::Feature,
         true,
     );
-    set_clock(&clock, "2026-11-28T11:30:00Z");
+    node.set_time("2026-11-28T11:30:00Z".parse().unwrap());
     wait_until("the update to be planned", || {
         ok(&node, &["status"])
             .contains("next update: bech32 1.1.0 planned for 2026-11-29T02:00:00Z")
@@ -387,7 +382,7 @@ fn the_daemon_installs_the_security_update_in_the_window_and_tells_about_it() {
     );
 
     // Sunday 02:00:30, inside the window: installed by the scheduler.
-    set_clock(&clock, "2026-11-29T02:00:30Z");
+    node.set_time("2026-11-29T02:00:30Z".parse().unwrap());
     wait_until("the security update to be installed", || {
         version_of(&node, "bech32") == "1.1.0"
     });
@@ -514,7 +509,7 @@ fn the_daemon_installs_the_security_update_in_the_window_and_tells_about_it() {
     .unwrap();
     daemon.signal("HUP");
     wait_until("the reload", || daemon.log().contains("policy reloaded"));
-    set_clock(&clock, "2026-11-29T03:30:00Z");
+    node.set_time("2026-11-29T03:30:00Z".parse().unwrap());
     wait_until("a cycle under the new policy", || {
         std::fs::read_to_string(node.state().join("journal.jsonl"))
             .unwrap()
@@ -543,8 +538,7 @@ fn the_cli_gives_the_same_answers_with_and_without_the_daemon() {
     node.publish(&BECH32_1_1_0);
     let policy = dir.join("update_policy.toml");
     std::fs::write(&policy, "[auto_update]\nenabled = false\n").unwrap();
-    let clock = dir.join("clock");
-    set_clock(&clock, "2026-11-28T10:00:00Z");
+    node.set_time("2026-11-28T10:00:00Z".parse().unwrap());
 
     let queries: [&[&str]; 6] = [
         &["check"],
@@ -561,7 +555,7 @@ fn the_cli_gives_the_same_answers_with_and_without_the_daemon() {
             (out.status.code(), text(&out).0)
         })
         .collect();
-    let daemon = Daemon::start(&node, &policy, &clock, &[]);
+    let daemon = Daemon::start(&node, &policy, &[]);
     for (q, expected) in queries.iter().zip(&local) {
         let out = node.anya(q);
         assert_eq!(
@@ -609,8 +603,7 @@ fn a_stale_socket_is_replaced_and_a_foreign_file_is_not() {
     let dir = node.root().to_owned();
     let policy = dir.join("update_policy.toml");
     std::fs::write(&policy, "").unwrap();
-    let clock = dir.join("clock");
-    set_clock(&clock, "2026-11-28T10:00:00Z");
+    node.set_time("2026-11-28T10:00:00Z".parse().unwrap());
     std::fs::create_dir_all(node.state().join("daemon")).unwrap();
     let socket = node.state().join("daemon/control.sock");
 
@@ -629,7 +622,7 @@ fn a_stale_socket_is_replaced_and_a_foreign_file_is_not() {
     // A socket nobody listens on (a daemon that died): replaced.
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     assert!(socket.exists());
-    let daemon = Daemon::start(&node, &policy, &clock, &[]);
+    let daemon = Daemon::start(&node, &policy, &[]);
     assert!(ok(&node, &["status"]).contains("nothing installed"));
     assert!(daemon.stop().success());
 }
@@ -642,9 +635,8 @@ fn sigterm_lets_the_call_in_flight_finish() {
     ok(&node, &["install", "test-loop"]);
     let policy = dir.join("update_policy.toml");
     std::fs::write(&policy, "").unwrap();
-    let clock = dir.join("clock");
-    set_clock(&clock, "2026-11-28T10:00:00Z");
-    let daemon = Daemon::start(&node, &policy, &clock, &[]);
+    node.set_time("2026-11-28T10:00:00Z".parse().unwrap());
+    let daemon = Daemon::start(&node, &policy, &[]);
 
     // A call that runs for a while (counting to 40 million), through the daemon.
     let n = 40_000_000u64;

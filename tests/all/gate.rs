@@ -403,7 +403,7 @@ fn a_post_install_validator_that_fails_rolls_the_swap_back() {
     let journal = manager.store().read_journal().unwrap();
     let actions: Vec<&str> = journal.iter().map(|e| e.action.as_str()).collect();
     assert!(
-        actions.ends_with(&["installed", "rolled-back-automatically"]),
+        actions.ends_with(&["installed", "rollback-started", "rolled-back-automatically"]),
         "{actions:?}"
     );
     // Kept for whoever reports automatic rollbacks (the daemon), once.

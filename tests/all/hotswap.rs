@@ -284,11 +284,12 @@ fn a_trial_ends_in_a_commit_and_an_unhealthy_or_unready_version_never_serves() {
     let bech32 = name("bech32");
     let manager = on_trial(&node);
     manager.install(&bech32, Some(&v("1.1.0")), false).unwrap();
-    let now = jiff::Timestamp::now();
-    assert!(manager.tick(now).unwrap().is_empty(), "committed too early");
-    let events = manager
-        .tick(now + jiff::SignedDuration::from_hours(2))
-        .unwrap();
+    assert!(
+        manager.tick(node.now()).unwrap().is_empty(),
+        "committed too early"
+    );
+    node.clock().advance(jiff::SignedDuration::from_hours(2));
+    let events = manager.tick(node.now()).unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         manager.status().unwrap().components[0].status,
@@ -453,32 +454,48 @@ fn a_drained_install_loses_no_write_made_during_the_migration() {
     let _compiled = serving_of(&node, &manager, &FEE_ESTIMATOR_2_0_0);
     // One writer: `record` reads and rewrites the whole history, so two concurrent
     // writers would race each other whatever the host does.
+    let installing = Arc::new(AtomicBool::new(false));
     let installed = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (manager, installed) = (Arc::clone(&manager), Arc::clone(&installed));
+        let (manager, installing, installed) = (
+            Arc::clone(&manager),
+            Arc::clone(&installing),
+            Arc::clone(&installed),
+        );
         std::thread::spawn(move || {
             // Each write records its own sequence number, so a lost one leaves a gap,
             // however many the history (the newest 144) still holds.
             let mut written: u64 = 0;
+            let mut during = 0;
             let mut after = 0;
             while after < 10 {
+                // A write that starts while the install runs meets the drain and the
+                // migration: the case this test is about.
+                if installing.load(Ordering::SeqCst) && !installed.load(Ordering::SeqCst) {
+                    during += 1;
+                }
                 let answer = manager
                     .call(&name("fee-estimator"), "record", json!(written + 1))
                     .unwrap();
                 assert_eq!(answer, json!({"ok": null}));
                 written += 1;
                 assert!(written < 100_000, "the install never finished");
-                if installed.load(Ordering::Relaxed) {
+                if installed.load(Ordering::SeqCst) {
                     after += 1;
                 }
             }
-            written
+            (written, during)
         })
     };
     std::thread::sleep(Duration::from_millis(5));
+    installing.store(true, Ordering::SeqCst);
     manager.install(&fees, Some(&v("2.0.0")), false).unwrap();
-    installed.store(true, Ordering::Relaxed);
-    let written = writer.join().unwrap();
+    installed.store(true, Ordering::SeqCst);
+    let (written, during) = writer.join().unwrap();
+    assert!(
+        during > 0,
+        "no write was made while the install drained and migrated ({written} in all)"
+    );
     // Every write landed in the migrated data, in order, none lost, none in the old
     // format.
     let kept: Vec<u64> = history(&manager)

@@ -11,6 +11,8 @@ mod deps;
 mod gate;
 mod hotswap;
 mod interop;
+mod product;
 mod refusals;
 mod scheduler;
+mod sdk;
 mod validate;

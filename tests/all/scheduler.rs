@@ -54,6 +54,18 @@ fn manager(node: &Node, policy: &Policy) -> UpdateManager {
     })
 }
 
+/// One cycle with the node's clock set to `when` first.
+fn cycle(
+    scheduler: &mut Scheduler,
+    node: &Node,
+    manager: &UpdateManager,
+    policy: &Policy,
+    when: Timestamp,
+) -> anya_host::scheduler::CycleReport {
+    node.set_time(when);
+    scheduler.cycle(manager, policy).unwrap()
+}
+
 fn decision(report: &anya_host::scheduler::CycleReport, component: &str) -> (DecisionKind, String) {
     let d = report
         .decisions
@@ -85,9 +97,13 @@ fn a_security_update_is_installed_inside_the_window_and_not_outside() {
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
 
     // Saturday: no window. Deferred to Sunday 02:00, and planned for then.
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-11-28T10:00:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-11-28T10:00:00Z"),
+    );
     let (kind, reason) = decision(&report, "bech32");
     assert_eq!(kind, DecisionKind::Deferred, "{reason}");
     assert!(
@@ -108,16 +124,24 @@ fn a_security_update_is_installed_inside_the_window_and_not_outside() {
     assert_eq!(status.planned[0].version, v("1.1.0"));
 
     // A minute before the window: still deferred, announced only once.
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-11-29T01:59:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-11-29T01:59:00Z"),
+    );
     assert_eq!(decision(&report, "bech32").0, DecisionKind::Deferred);
     assert!(report.new_updates.is_empty());
 
     // In the window: installed.
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-11-29T02:00:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-11-29T02:00:00Z"),
+    );
     let (kind, reason) = decision(&report, "bech32");
     assert_eq!(kind, DecisionKind::Installed, "{reason}");
     assert_eq!(active(&manager, "bech32"), v("1.1.0"));
@@ -164,7 +188,7 @@ fn feature_breaking_held_and_opted_out_updates_are_left_alone() {
     node.publish(&TEST_WASI_FS);
     let manager = manager(&node, &policy);
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
-    let report = scheduler.cycle(&manager, &policy, inside).unwrap();
+    let report = cycle(&mut scheduler, &node, &manager, &policy, inside);
     let (kind, reason) = decision(&report, "bech32");
     assert_eq!(kind, DecisionKind::Skipped);
     assert_eq!(reason, "automatic feature updates are off");
@@ -191,7 +215,7 @@ fn feature_breaking_held_and_opted_out_updates_are_left_alone() {
         "{GUIDE_POLICY}\n[components.bech32]\nauto_update = false\n"
     ))
     .unwrap();
-    let report = scheduler.cycle(&manager, &policy, inside).unwrap();
+    let report = cycle(&mut scheduler, &node, &manager, &policy, inside);
     let (kind, reason) = decision(&report, "bech32");
     assert_eq!(kind, DecisionKind::Skipped);
     assert_eq!(reason, "automatic updates are off for this component");
@@ -216,15 +240,23 @@ fn windows_across_midnight_follow_the_time_zone_and_the_days() {
 
     // Saturday 23:30 UTC is Sunday 00:30 in Berlin: inside Saturday's window. But
     // first, Saturday 21:59 UTC (22:59 Berlin): outside, planned for 22:00 UTC.
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-11-28T21:59:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-11-28T21:59:00Z"),
+    );
     assert_eq!(decision(&report, "bech32").0, DecisionKind::Deferred);
     assert_eq!(report.planned[0].at, at("2026-11-28T22:00:00Z"));
     // Sunday 00:30 Berlin: still Saturday's window.
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-11-28T23:30:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-11-28T23:30:00Z"),
+    );
     assert_eq!(decision(&report, "bech32").0, DecisionKind::Installed);
 }
 
@@ -253,7 +285,7 @@ fn at_most_max_concurrent_updates_per_cycle() {
     );
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
     let inside = at("2026-12-03T02:30:00Z"); // a Thursday
-    let report = scheduler.cycle(&manager, &policy, inside).unwrap();
+    let report = cycle(&mut scheduler, &node, &manager, &policy, inside);
     let kinds: Vec<DecisionKind> = report.decisions.iter().map(|d| d.decision).collect();
     assert_eq!(kinds, [DecisionKind::Installed, DecisionKind::Deferred]);
     assert!(
@@ -261,7 +293,7 @@ fn at_most_max_concurrent_updates_per_cycle() {
             .reason
             .contains("max_concurrent_updates (1)")
     );
-    let report = scheduler.cycle(&manager, &policy, inside).unwrap();
+    let report = cycle(&mut scheduler, &node, &manager, &policy, inside);
     assert_eq!(report.decisions.len(), 1);
     assert_eq!(report.decisions[0].decision, DecisionKind::Installed);
     assert_eq!(active(&manager, "bech32"), v("1.1.0"));
@@ -286,24 +318,36 @@ fn a_deferred_update_starts_in_the_quietest_part_of_the_window() {
         history.record(when, if minute < 75 { 50 } else { 1 });
     }
     let mut scheduler = Scheduler::new(history);
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-11-28T12:00:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-11-28T12:00:00Z"),
+    );
     let plan = &report.planned[0];
     assert_eq!(plan.at, at("2026-11-29T03:15:00Z"), "{plan:?}");
     assert!(plan.why.contains("quietest 10 minutes"), "{plan:?}");
 
     // At the window's opening it waits for the planned minute.
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-11-29T02:00:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-11-29T02:00:00Z"),
+    );
     let (kind, reason) = decision(&report, "bech32");
     assert_eq!(kind, DecisionKind::Deferred);
     assert!(reason.contains("waiting for the quietest part"), "{reason}");
     assert_eq!(active(&manager, "bech32"), v("1.0.0"));
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-11-29T03:15:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-11-29T03:15:00Z"),
+    );
     assert_eq!(decision(&report, "bech32").0, DecisionKind::Installed);
 }
 
@@ -334,25 +378,38 @@ fn a_window_opening_in_a_dst_gap_opens_when_the_gap_ends() {
     )
     .unwrap();
     let node = Node::new();
+    node.set_time(at("2026-03-28T11:00:00Z"));
     node.publish(&BECH32_1_0_0);
     let manager = manager(&node, &policy);
     manager.install(&name("bech32"), None, false).unwrap();
     publish_as(&node, &BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
 
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-03-28T12:00:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-03-28T12:00:00Z"),
+    );
     assert_eq!(decision(&report, "bech32").0, DecisionKind::Deferred);
     assert_eq!(report.planned[0].at, at("2026-03-29T01:00:00Z"));
     // 00:59 UTC is 01:59 CET, before the gap: still closed.
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-03-29T00:59:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-03-29T00:59:00Z"),
+    );
     assert_eq!(decision(&report, "bech32").0, DecisionKind::Deferred);
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-03-29T01:00:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-03-29T01:00:00Z"),
+    );
     assert_eq!(decision(&report, "bech32").0, DecisionKind::Installed);
 }
 
@@ -384,9 +441,13 @@ fn a_trial_that_cannot_be_supervised_does_not_stop_the_scheduler() {
         false,
     );
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
-    let report = scheduler
-        .cycle(&manager, &policy, at("2026-12-01T03:00:00Z"))
-        .unwrap();
+    let report = cycle(
+        &mut scheduler,
+        &node,
+        &manager,
+        &policy,
+        at("2026-12-01T03:00:00Z"),
+    );
     // fee-estimator's trial is over by the fake clock: committed; bech32's is skipped.
     assert_eq!(
         report.trial_events,

@@ -64,7 +64,14 @@ impl Node {
         let trust = TrustStore::load(&self.dir.path().join("trust.toml")).unwrap();
         let store = Store::open(&self.dir.path().join("state"), Access::Write).unwrap();
         let registry = DirRegistry::new(self.dir.path().join("registry"));
-        UpdateManager::new(store, trust, Box::new(registry), Options::default()).unwrap()
+        UpdateManager::new(
+            store,
+            trust,
+            Box::new(registry),
+            Options::default(),
+            std::sync::Arc::new(anya_host::clock::SystemClock),
+        )
+        .unwrap()
     }
 }
 

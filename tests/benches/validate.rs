@@ -80,6 +80,7 @@ fn check(c: &mut Criterion) {
         TrustStore::parse(&trust_text).unwrap(),
         Box::new(DirRegistry::new(registry)),
         Options::default(),
+        std::sync::Arc::new(anya_host::clock::SystemClock),
     )
     .unwrap();
     let bech32 = ComponentName::parse("bech32").unwrap();

@@ -183,7 +183,7 @@ impl Daemon {
             },
             ("POST", "/v1/call") => match body::<CallBody>(request) {
                 Ok(b) => {
-                    self.history.record(self.clock.now(), 1);
+                    self.history.record(self.manager.now(), 1);
                     let result = manager.call(&b.name, &b.function, b.args);
                     self.observer.call(b.name.as_str(), &result);
                     self.observer.automatic_rollbacks(manager);
@@ -242,9 +242,12 @@ impl Daemon {
                 );
                 // The daemon keeps every decision in the journal, refusals included, with
                 // who asked (the state itself is unchanged by a refusal).
-                let mut entry =
-                    crate::store::JournalEntry::new(self.manager.actor(), "install-refused")
-                        .detail(e.to_string());
+                let mut entry = crate::store::JournalEntry::new(
+                    self.manager.now(),
+                    self.manager.actor(),
+                    "install-refused",
+                )
+                .detail(e.to_string());
                 if let [(n, v)] = b.targets.as_slice() {
                     entry = entry.component(n);
                     if let Some(v) = v {

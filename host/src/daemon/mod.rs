@@ -1,7 +1,7 @@
 //! `anya serve`: the long-running host. It loads every installed component (compiled
 //! code from the cache), then serves the control and call API ([`api`]) on a Unix socket
 //! ([`socket`]) and optionally on loopback TCP with a bearer token, `/metrics` on an
-//! optional loopback port, and runs the [`scheduler`](crate::scheduler) on its clock.
+//! optional loopback port, and runs the [`scheduler`](crate::scheduler) on the manager's clock.
 //!
 //! Signals: SIGTERM or SIGINT stop accepting, let requests in flight finish (up to
 //! [`DRAIN`]), flush notifications, save the call history and remove the socket. SIGHUP
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::policy::Policy;
-use crate::scheduler::{Clock, CycleReport, LoadHistory, Scheduler};
+use crate::scheduler::{CycleReport, LoadHistory, Scheduler};
 use crate::store::DaemonFile;
 use crate::update::{Options, UpdateError, UpdateManager};
 use api::Peer;
@@ -80,7 +80,6 @@ pub struct DaemonConfig {
     pub token: Option<String>,
     /// A loopback address serving only `GET /metrics`, without a token.
     pub metrics: Option<SocketAddr>,
-    pub clock: Arc<dyn Clock>,
     /// How often the scheduler reads the clock to see whether a cycle is due.
     pub tick: Duration,
     /// Seeds this host's jitter on the check interval.
@@ -95,7 +94,6 @@ pub struct Daemon {
     observer: Observer,
     scheduler: Mutex<Scheduler>,
     history: Arc<LoadHistory>,
-    clock: Arc<dyn Clock>,
     token: Option<String>,
     stopping: AtomicBool,
     in_flight: AtomicUsize,
@@ -196,6 +194,7 @@ impl Daemon {
                 reason: "the TCP control API needs a token (--token-file)".into(),
             });
         }
+        let clock = Arc::clone(manager.clock());
         let daemon = Arc::new(Self {
             manager: Arc::new(manager),
             policy: ArcSwap::from_pointee(policy),
@@ -203,10 +202,10 @@ impl Daemon {
             observer: Observer {
                 metrics,
                 notifier: Mutex::new(notifier),
+                clock,
             },
             scheduler: Mutex::new(Scheduler::new(Arc::clone(&history))),
             history,
-            clock: Arc::clone(&config.clock),
             token: config.token.clone(),
             stopping: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
@@ -224,13 +223,12 @@ impl Daemon {
 
     /// One scheduler cycle now, observed.
     pub fn run_cycle(&self) -> Result<CycleReport, UpdateError> {
-        let now = self.clock.now();
         let policy = self.policy.load_full();
         let report = self
             .scheduler
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .cycle(&self.manager, &policy, now)?;
+            .cycle(&self.manager, &policy)?;
         self.observer
             .cycle(&report, policy.notifications.security_alert_immediate);
         self.observer.automatic_rollbacks(&self.manager);
@@ -391,9 +389,9 @@ impl Daemon {
 
     /// The scheduler loop: a cycle whenever one is due by the clock.
     fn schedule(&self, tick: Duration, host_seed: &str) {
-        let mut next = self.clock.now();
+        let mut next = self.manager.now();
         while !self.stopping.load(Ordering::SeqCst) {
-            let now = self.clock.now();
+            let now = self.manager.now();
             if now >= next {
                 if let Err(e) = self.run_cycle() {
                     tracing::error!(error = %e, "scheduler cycle failed");

@@ -17,10 +17,13 @@ use crate::update::{InstallOutcome, RollbackOutcome, TrialEvent, UpdateError};
 pub struct Observer {
     pub metrics: std::sync::Arc<Metrics>,
     pub notifier: std::sync::Mutex<Option<Notifier>>,
+    /// The manager's clock: every event is stamped with it.
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
 impl Observer {
-    fn notify(&self, event: Event) {
+    fn notify(&self, mut event: Event) {
+        event.at = self.clock.now();
         let guard = self
             .notifier
             .lock()

@@ -15,7 +15,6 @@
 //! Each decision is journaled once per component, version, kind and reason (actor
 //! `scheduler`), not at every cycle.
 
-pub mod clock;
 pub mod quiet;
 
 use std::collections::{BTreeMap, HashSet};
@@ -33,7 +32,6 @@ pub use crate::store::Planned;
 use crate::store::{DaemonFile, JournalEntry};
 use crate::update::{self, TrialEvent, UpdateError, UpdateInfo, UpdateManager, plan};
 
-pub use clock::{Clock, FileClock, SystemClock};
 pub use quiet::{LoadHistory, QuietSlot};
 
 /// Who the scheduler is, in the journal.
@@ -153,13 +151,14 @@ impl Scheduler {
         .unwrap_or(Timestamp::MAX)
     }
 
-    /// One cycle at `now`, with `manager` acting as [`ACTOR`].
+    /// One cycle, with `manager` acting as [`ACTOR`], at one reading of the manager's
+    /// clock.
     pub fn cycle(
         &mut self,
         manager: &UpdateManager,
         policy: &Policy,
-        now: Timestamp,
     ) -> Result<CycleReport, UpdateError> {
+        let now = manager.now();
         update::with_actor(ACTOR, || self.cycle_inner(manager, policy, now))
     }
 
@@ -224,7 +223,7 @@ impl Scheduler {
                 }
             }
             // An install that happened is reported even if its journal line fails.
-            decision.first = self.journal(manager, &decision).unwrap_or_else(|e| {
+            decision.first = self.journal(manager, now, &decision).unwrap_or_else(|e| {
                 tracing::error!(component = %decision.component, error = %e, "could not journal a decision");
                 true
             });
@@ -364,7 +363,12 @@ impl Scheduler {
 
     /// Journals a decision once per component, version and kind (installs and failures
     /// journal themselves through the pipeline; this adds the scheduler's reason).
-    fn journal(&mut self, manager: &UpdateManager, d: &Decision) -> Result<bool, UpdateError> {
+    fn journal(
+        &mut self,
+        manager: &UpdateManager,
+        now: Timestamp,
+        d: &Decision,
+    ) -> Result<bool, UpdateError> {
         // A deferral's reason names its planned time, which is fixed once planned; a
         // wait inside the window says the same each cycle.
         let key = (
@@ -377,7 +381,7 @@ impl Scheduler {
             return Ok(false);
         }
         manager.store().journal(
-            &JournalEntry::new(ACTOR, format!("scheduler-{}", d.decision.as_str()))
+            &JournalEntry::new(now, ACTOR, format!("scheduler-{}", d.decision.as_str()))
                 .component(&d.component)
                 .version(&d.version)
                 .detail(d.reason.clone()),

@@ -26,9 +26,10 @@ pub struct JournalEntry {
 }
 
 impl JournalEntry {
-    pub fn new(actor: impl Into<String>, action: impl Into<String>) -> Self {
+    /// A decision made `at` (by the caller's clock) by `actor`.
+    pub fn new(at: Timestamp, actor: impl Into<String>, action: impl Into<String>) -> Self {
         Self {
-            at: Timestamp::now(),
+            at,
             actor: actor.into(),
             action: action.into(),
             component: None,

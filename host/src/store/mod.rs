@@ -453,7 +453,13 @@ mod tests {
     fn journal_skips_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Access::Write).unwrap();
-        store.journal(&JournalEntry::new("test", "one")).unwrap();
+        store
+            .journal(&JournalEntry::new(
+                jiff::Timestamp::UNIX_EPOCH,
+                "test",
+                "one",
+            ))
+            .unwrap();
         let mut f = OpenOptions::new()
             .append(true)
             .open(dir.path().join("journal.jsonl"))
@@ -463,7 +469,13 @@ mod tests {
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].action, "one");
         // A tail that starts mid-line drops the fragment, keeps the whole lines.
-        store.journal(&JournalEntry::new("test", "two")).unwrap();
+        store
+            .journal(&JournalEntry::new(
+                jiff::Timestamp::UNIX_EPOCH,
+                "test",
+                "two",
+            ))
+            .unwrap();
         let text = fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
         let last_line = text.lines().last().unwrap().len() as u64 + 1;
         let tail = store.read_journal_tail(last_line + 5).unwrap();

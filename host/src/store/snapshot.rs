@@ -38,8 +38,13 @@ impl Store {
         self.root.join("kv").join(component.as_str())
     }
 
-    /// Copies the component's key-value data into a new snapshot and returns its id.
-    pub fn take_kv_snapshot(&self, component: &ComponentName) -> Result<String, StoreError> {
+    /// Copies the component's key-value data into a new snapshot taken `at` (by the
+    /// caller's clock; it names the snapshot) and returns its id.
+    pub fn take_kv_snapshot(
+        &self,
+        component: &ComponentName,
+        at: jiff::Timestamp,
+    ) -> Result<String, StoreError> {
         self.assert_writable();
         let parent = self.snapshots_dir(component);
         let io_err = |path: &Path| {
@@ -47,7 +52,7 @@ impl Store {
             move |source| StoreError::Io { path, source }
         };
         fs::create_dir_all(&parent).map_err(io_err(&parent))?;
-        let mut id = jiff::Timestamp::now().as_nanosecond().to_string();
+        let mut id = at.as_nanosecond().max(0).to_string();
         while parent.join(&id).exists() {
             id = (id.parse::<u128>().unwrap_or(0) + 1).to_string();
         }
@@ -210,9 +215,13 @@ mod tests {
         let name = ComponentName::parse("fees").unwrap();
         let kv = store.kv(&name);
         // A snapshot of nothing restores to nothing.
-        let empty = store.take_kv_snapshot(&name).unwrap();
+        let empty = store
+            .take_kv_snapshot(&name, jiff::Timestamp::UNIX_EPOCH)
+            .unwrap();
         kv.set("history", b"1,2,3").unwrap();
-        let full = store.take_kv_snapshot(&name).unwrap();
+        let full = store
+            .take_kv_snapshot(&name, jiff::Timestamp::UNIX_EPOCH)
+            .unwrap();
         assert_ne!(empty, full);
         kv.set("history", b"migrated").unwrap();
         kv.set("schema", b"2").unwrap();

@@ -11,7 +11,6 @@
 //! Invariants: a refusal writes nothing; a forced pass is written to the journal before
 //! the install goes on; an approval covers one digest, never a version in general.
 
-use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
 
@@ -81,11 +80,11 @@ impl UpdateManager {
             digest: package.digest(),
             imports: imports.clone(),
             approved_by: self.actor(),
-            at: Timestamp::now(),
+            at: self.now(),
         });
         self.store.save_state(&state)?;
         self.store.journal(
-            &JournalEntry::new(self.actor(), "approved")
+            &JournalEntry::new(self.now(), self.actor(), "approved")
                 .component(name)
                 .version(version)
                 .digest(package.digest())
@@ -158,7 +157,7 @@ impl UpdateManager {
             return Ok(false);
         }
         self.store.journal(
-            &JournalEntry::new(self.actor(), "compat-forced")
+            &JournalEntry::new(self.now(), self.actor(), "compat-forced")
                 .component(name)
                 .version(version)
                 .digest(package.digest())

@@ -301,7 +301,7 @@ impl UpdateManager {
         Ok(GateReport {
             candidate: manifest.label(),
             digest: package.digest(),
-            at: Timestamp::now(),
+            at: self.now(),
             skipped,
             runs: runs.into_iter().map(|(run, _)| run).collect(),
             unavailable,

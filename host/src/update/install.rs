@@ -273,7 +273,8 @@ impl UpdateManager {
             tracing::warn!("forced over an unmet dependency: {problem}");
         }
         self.store.journal(
-            &JournalEntry::new(self.actor(), "dependencies-forced").detail(unmet.join("; ")),
+            &JournalEntry::new(self.now(), self.actor(), "dependencies-forced")
+                .detail(unmet.join("; ")),
         )?;
         Ok((order, true))
     }
@@ -329,7 +330,7 @@ impl UpdateManager {
             .remove(name);
         self.store.restore_kv_snapshot(name, snapshot)?;
         self.store.delete_kv_snapshot(name, snapshot)?;
-        let mut entry = JournalEntry::new(self.actor(), "uninstalled")
+        let mut entry = JournalEntry::new(self.now(), self.actor(), "uninstalled")
             .component(name)
             .detail(reason.to_owned());
         if let Some(c) = &removed {
@@ -418,7 +419,7 @@ impl UpdateManager {
         let gate = self.kv_gate(&name);
         let _closed = gate.write().unwrap_or_else(PoisonError::into_inner);
         let paused_at = std::time::Instant::now();
-        let snapshot = self.store.take_kv_snapshot(&name)?;
+        let snapshot = self.store.take_kv_snapshot(&name, self.now())?;
         crash::point("install:after-snapshot");
         state.pending_restores.insert(
             name.clone(),
@@ -430,7 +431,7 @@ impl UpdateManager {
         self.store.save_state(&state)?;
         crash::point("install:after-pending-state");
         self.store.journal(
-            &JournalEntry::new(self.actor(), "install-started")
+            &JournalEntry::new(self.now(), self.actor(), "install-started")
                 .component(&name)
                 .version(&version)
                 .digest(package.digest())
@@ -453,7 +454,7 @@ impl UpdateManager {
         }
         crash::point("install:after-activate");
 
-        let now = Timestamp::now();
+        let now = self.now();
         let until = |d: std::time::Duration| Lifecycle::Trial {
             until: now
                 .checked_add(jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX))
@@ -543,6 +544,7 @@ impl UpdateManager {
         }
         let journaled = self.store.journal(
             &JournalEntry::new(
+                self.now(),
                 self.actor(),
                 if forced {
                     "installed-forced"
@@ -623,7 +625,7 @@ impl UpdateManager {
         self.store.save_state(state)?;
         self.store.delete_kv_snapshot(name, snapshot)?;
         self.store.journal(
-            &JournalEntry::new(self.actor(), "install-failed")
+            &JournalEntry::new(self.now(), self.actor(), "install-failed")
                 .component(name)
                 .detail(format!("{cause}; key-value data restored")),
         )?;
@@ -688,7 +690,7 @@ impl UpdateManager {
         let report = GateReport {
             candidate: label.clone(),
             digest: package.digest(),
-            at: Timestamp::now(),
+            at: self.now(),
             skipped: None,
             runs: runs.into_iter().map(|(run, _)| run).collect(),
             unavailable,

@@ -44,6 +44,7 @@ pub use publish::publish;
 pub use rollback::RollbackOutcome;
 pub use status::{ComponentStatus, StatusReport};
 
+use crate::clock::Clock;
 use crate::ids::{ComponentName, Digest};
 use crate::package::{self, VerifiedPackage};
 use crate::registry::{Fetched, Registry};
@@ -216,6 +217,8 @@ pub struct UpdateManager {
     operations: Mutex<()>,
     /// Automatic rollbacks not yet taken by a reporter.
     automatic_rollbacks: Mutex<Vec<RollbackOutcome>>,
+    /// The only source of the time for everything the pipeline records.
+    clock: Arc<dyn Clock>,
 }
 
 impl UpdateManager {
@@ -226,6 +229,7 @@ impl UpdateManager {
         trust: TrustStore,
         registry: Box<dyn Registry>,
         options: Options,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, UpdateError> {
         let manager = Self {
             store,
@@ -237,6 +241,7 @@ impl UpdateManager {
             kv_gates: RwLock::new(HashMap::new()),
             operations: Mutex::new(()),
             automatic_rollbacks: Mutex::new(Vec::new()),
+            clock,
         };
         if manager.store.access() == Access::Write {
             manager.recover()?;
@@ -254,6 +259,17 @@ impl UpdateManager {
 
     pub fn trust(&self) -> &TrustStore {
         &self.trust
+    }
+
+    /// The clock everything this manager records is stamped with; the scheduler and the
+    /// daemon read it too.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The time now, by [`clock`](Self::clock).
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
     }
 
     /// The settings in force now.

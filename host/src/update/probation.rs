@@ -99,7 +99,7 @@ impl UpdateManager {
             slot.current().end_trial();
         }
         self.store.journal(
-            &JournalEntry::new(self.actor(), "committed")
+            &JournalEntry::new(self.now(), self.actor(), "committed")
                 .component(name)
                 .version(&active.version)
                 .digest(active.digest)

@@ -5,7 +5,7 @@
 //!   stopped after it) is run to the end;
 //! - a version still on trial comes back as the previous one (the A/B "boot counting"
 //!   idea: a trial that was not committed while the host ran is not trusted after it);
-//! - an install whose commit was written but not journaled is journaled;
+//! - an install or a rollback whose state was written but not journaled is journaled;
 //! - snapshots that no state names are deleted.
 
 use super::{UpdateError, UpdateManager};
@@ -34,7 +34,7 @@ impl UpdateManager {
                 .get(name)
                 .map(|c| c.active.version.to_string());
             self.store.journal(
-                &JournalEntry::new("anya (recovery)", "recovered")
+                &JournalEntry::new(self.now(), "anya (recovery)", "recovered")
                     .component(name)
                     .detail(format!(
                         "{} was interrupted; key-value data restored; active: {}",
@@ -72,12 +72,13 @@ impl UpdateManager {
             self.store.save_state(&state)?;
         }
 
-        self.journal_unrecorded_installs(&state)?;
+        self.journal_unrecorded_outcomes(&state)?;
         self.delete_orphan_snapshots(&state)
     }
 
-    /// An install whose state write happened but whose `installed` entry did not.
-    fn journal_unrecorded_installs(&self, state: &crate::store::State) -> Result<(), UpdateError> {
+    /// An install or a rollback whose state write happened (the active version is the
+    /// one it started towards) but whose outcome entry did not.
+    fn journal_unrecorded_outcomes(&self, state: &crate::store::State) -> Result<(), UpdateError> {
         // The entry in question is among the last few: the tail is enough, and start-up
         // does not grow with the journal.
         let journal = self.store.read_journal_tail(RECENT_JOURNAL_BYTES)?;
@@ -86,20 +87,33 @@ impl UpdateManager {
                 .iter()
                 .rev()
                 .find(|e| e.component.as_ref() == Some(name) && e.action != "recovered");
-            if let Some(entry) = last
-                && entry.action == "install-started"
-                && entry.digest == Some(c.active.digest)
-            {
-                self.store.journal(
-                    &JournalEntry::new("anya (recovery)", "installed")
-                        .component(name)
-                        .version(&c.active.version)
-                        .digest(c.active.digest)
-                        .detail(
-                            "the install was committed; its journal entry is written at recovery",
-                        ),
-                )?;
-            }
+            let Some(entry) = last.filter(|e| e.digest == Some(c.active.digest)) else {
+                continue;
+            };
+            let (action, detail) = match entry.action.as_str() {
+                "install-started" => (
+                    "installed",
+                    "the install was committed; its journal entry is written at recovery"
+                        .to_owned(),
+                ),
+                "rollback-started" => (
+                    super::rollback::rolled_back_action(
+                        c.last_rollback.as_ref().is_some_and(|r| r.automatic),
+                    ),
+                    format!(
+                        "{}; the rollback was committed, its journal entry is written at recovery",
+                        entry.detail
+                    ),
+                ),
+                _ => continue,
+            };
+            self.store.journal(
+                &JournalEntry::new(self.now(), "anya (recovery)", action)
+                    .component(name)
+                    .version(&c.active.version)
+                    .digest(c.active.digest)
+                    .detail(detail),
+            )?;
         }
         Ok(())
     }

@@ -9,7 +9,6 @@
 
 use std::sync::{Arc, PoisonError};
 
-use jiff::Timestamp;
 use semver::Version;
 use serde::Serialize;
 
@@ -85,7 +84,7 @@ impl UpdateManager {
             failed.loaded.drain_warm_pool();
         }
         let serving_after = started.elapsed();
-        let now = Timestamp::now();
+        let now = self.now();
         let c = state.components.get_mut(name).expect("checked above");
         c.rollback_points.remove(0);
         c.active = VersionRecord {
@@ -111,6 +110,20 @@ impl UpdateManager {
                 at: now,
             });
         }
+        // Said before the state is written, so that a crash after that write (which is
+        // what makes the rollback happen) is journaled at the next start (`recover`).
+        let actor = if automatic {
+            "anya (trial)".to_owned()
+        } else {
+            self.actor()
+        };
+        self.store.journal(
+            &JournalEntry::new(now, &actor, "rollback-started")
+                .component(name)
+                .version(&target.version)
+                .digest(target.digest)
+                .detail(format!("from {}: {reason}", from.version)),
+        )?;
         if let Some(snapshot) = &target.kv_snapshot {
             state.pending_restores.insert(
                 name.clone(),
@@ -134,22 +147,11 @@ impl UpdateManager {
         }
         crash::point("rollback:after-cleanup");
         self.store.journal(
-            &JournalEntry::new(
-                &if automatic {
-                    "anya (trial)".to_owned()
-                } else {
-                    self.actor()
-                },
-                if automatic {
-                    "rolled-back-automatically"
-                } else {
-                    "rolled-back"
-                },
-            )
-            .component(name)
-            .version(&target.version)
-            .digest(target.digest)
-            .detail(format!("from {}: {reason}", from.version)),
+            &JournalEntry::new(now, &actor, rolled_back_action(automatic))
+                .component(name)
+                .version(&target.version)
+                .digest(target.digest)
+                .detail(format!("from {}: {reason}", from.version)),
         )?;
         crash::point("rollback:after-journal");
         if automatic {
@@ -206,5 +208,14 @@ impl UpdateManager {
             }
         }
         Err(last.expect("at least one attempt").into())
+    }
+}
+
+/// The journal's word for a rollback that happened.
+pub(super) fn rolled_back_action(automatic: bool) -> &'static str {
+    if automatic {
+        "rolled-back-automatically"
+    } else {
+        "rolled-back"
     }
 }

@@ -1,10 +1,12 @@
 //! Options every subcommand shares, and how they become an open [`UpdateManager`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
 
+use anya_host::clock::{Clock, SystemClock};
 use anya_host::policy::Policy;
 use anya_host::registry::DirRegistry;
 use anya_host::store::{Access, Store};
@@ -137,8 +139,20 @@ impl Global {
                 trial: None,
                 ..options
             },
+            clock()?,
         )?)
     }
+}
+
+/// The clock: the system's. A binary built with the `test-hooks` feature (the tests')
+/// reads the time from the file `ANYA_CLOCK_FILE` names, when set.
+pub fn clock() -> Result<Arc<dyn Clock>> {
+    #[cfg(feature = "test-hooks")]
+    if let Some(path) = std::env::var_os("ANYA_CLOCK_FILE") {
+        let clock = anya_host::clock::FileClock::new(path.into()).map_err(anyhow::Error::msg)?;
+        return Ok(Arc::new(clock));
+    }
+    Ok(Arc::new(SystemClock))
 }
 
 /// Who runs this command, for the journal: the same form the daemon gives a peer on its

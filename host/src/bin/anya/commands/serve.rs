@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -12,11 +11,10 @@ use clap::Args;
 use anya_host::daemon::{Daemon, DaemonConfig};
 use anya_host::policy::Policy;
 use anya_host::registry::DirRegistry;
-use anya_host::scheduler::{Clock, FileClock, SystemClock};
 use anya_host::store::{Access, Store};
 use anya_host::update::{Options, UpdateManager};
 
-use crate::global::Global;
+use crate::global::{Global, clock};
 
 #[derive(Debug, Args)]
 pub struct Serve {
@@ -73,16 +71,8 @@ impl Serve {
                 actor: "daemon".into(),
                 ..Options::from_policy(&policy)
             },
+            clock()?,
         )?;
-        // A test drives the scheduler's clock through a file; see the README.
-        let clock: Arc<dyn Clock> = match std::env::var_os("ANYA_CLOCK_FILE") {
-            Some(path) => Arc::new(FileClock::new(PathBuf::from(path))),
-            None => Arc::new(SystemClock),
-        };
-        let tick = std::env::var("ANYA_SCHEDULER_TICK_MS")
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .map_or(Duration::from_secs(1), Duration::from_millis);
         let host_seed = format!(
             "{}:{}",
             std::fs::read_to_string("/etc/hostname")
@@ -96,11 +86,23 @@ impl Serve {
             tcp: self.tcp,
             token,
             metrics: self.metrics,
-            clock,
-            tick,
+            tick: scheduler_tick(),
             host_seed,
         };
         Daemon::start(manager, policy, &config)?.serve()?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// How often the scheduler reads the clock: every second. A binary built with the
+/// `test-hooks` feature (the tests') reads `ANYA_SCHEDULER_TICK_MS` instead, when set.
+fn scheduler_tick() -> Duration {
+    #[cfg(feature = "test-hooks")]
+    if let Some(ms) = std::env::var("ANYA_SCHEDULER_TICK_MS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    Duration::from_secs(1)
 }
