@@ -40,11 +40,13 @@ fn the_sdk_carries_the_same_wit_as_the_host() {
     );
 }
 
-/// Variables of the outer `cargo test` that must not reach a nested cargo (its target
-/// folder, flags, jobserver); what says where crates come from is kept.
+/// A nested cargo: without the variables of the outer `cargo test` (its target folder,
+/// flags, jobserver; what says where crates come from is kept), and on the real clock
+/// (libfaketime, which `.ci/run` puts under the tests, makes rustc hang: the build is
+/// the tests' tooling, the host that installs what it builds runs on the shifted clock).
 fn nested_cargo(args: &[&str], dir: &Path) -> Command {
     let mut cmd = Command::new("cargo");
-    cmd.args(args).current_dir(dir);
+    cmd.args(args).current_dir(dir).env_remove("LD_PRELOAD");
     for (key, _) in std::env::vars() {
         let machine = [
             "CARGO_HOME",
@@ -57,6 +59,7 @@ fn nested_cargo(args: &[&str], dir: &Path) -> Command {
         .any(|k| key.starts_with(k));
         if (key.starts_with("CARGO") && !machine)
             || (key.starts_with("RUST") && key != "RUSTUP_HOME" && key != "RUSTUP_TOOLCHAIN")
+            || key.starts_with("FAKETIME")
             || key == "MAKEFLAGS"
             || key == "MFLAGS"
         {
