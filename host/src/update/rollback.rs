@@ -112,18 +112,20 @@ impl UpdateManager {
         }
         // Said before the state is written, so that a crash after that write (which is
         // what makes the rollback happen) is journaled at the next start (`recover`).
+        // Best-effort: the version is already serving, and the rollback goes on.
         let actor = if automatic {
             "anya (trial)".to_owned()
         } else {
             self.actor()
         };
-        self.store.journal(
-            &JournalEntry::new(now, &actor, "rollback-started")
-                .component(name)
-                .version(&target.version)
-                .digest(target.digest)
-                .detail(format!("from {}: {reason}", from.version)),
-        )?;
+        let started_entry = JournalEntry::new(now, &actor, "rollback-started")
+            .component(name)
+            .version(&target.version)
+            .digest(target.digest)
+            .detail(format!("from {}: {reason}", from.version));
+        if let Err(e) = self.store.journal(&started_entry) {
+            tracing::warn!(component = %name, error = %e, "could not journal the start of a rollback");
+        }
         if let Some(snapshot) = &target.kv_snapshot {
             state.pending_restores.insert(
                 name.clone(),
