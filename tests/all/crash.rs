@@ -233,6 +233,12 @@ const INSTALL: &[Expected] = &[
 /// recovery journals the rollback when the crash came before its entry.
 const ROLLBACK: &[Expected] = &[
     Expected {
+        // Said, not done: the state still names 2.0.0, and its start entry stays alone.
+        point: "rollback:after-start-entry",
+        serving: "2.0.0",
+        recovery_journals: &[],
+    },
+    Expected {
         point: "rollback:after-state",
         serving: "1.0.0",
         recovery_journals: &["recovered", "rolled-back"],

@@ -454,47 +454,52 @@ fn a_drained_install_loses_no_write_made_during_the_migration() {
     let _compiled = serving_of(&node, &manager, &FEE_ESTIMATOR_2_0_0);
     // One writer: `record` reads and rewrites the whole history, so two concurrent
     // writers would race each other whatever the host does.
-    let installing = Arc::new(AtomicBool::new(false));
     let installed = Arc::new(AtomicBool::new(false));
     let writer = {
-        let (manager, installing, installed) = (
-            Arc::clone(&manager),
-            Arc::clone(&installing),
-            Arc::clone(&installed),
-        );
+        let (manager, installed) = (Arc::clone(&manager), Arc::clone(&installed));
         std::thread::spawn(move || {
+            let serving = |m: &UpdateManager| {
+                m.slot(&name("fee-estimator"))
+                    .unwrap()
+                    .current()
+                    .loaded
+                    .manifest()
+                    .version
+                    .clone()
+            };
             // Each write records its own sequence number, so a lost one leaves a gap,
             // however many the history (the newest 144) still holds.
             let mut written: u64 = 0;
-            let mut during = 0;
+            let mut straddling = 0;
             let mut after = 0;
             while after < 10 {
-                // A write that starts while the install runs meets the drain and the
-                // migration: the case this test is about.
-                if installing.load(Ordering::SeqCst) && !installed.load(Ordering::SeqCst) {
-                    during += 1;
-                }
+                let before = serving(&manager);
                 let answer = manager
                     .call(&name("fee-estimator"), "record", json!(written + 1))
                     .unwrap();
                 assert_eq!(answer, json!({"ok": null}));
+                // A write asked of 1.0.0 that returns with 2.0.0 serving was in flight
+                // across the drain, the migration and the swap: the case this test is
+                // about.
+                if before == v("1.0.0") && serving(&manager) == v("2.0.0") {
+                    straddling += 1;
+                }
                 written += 1;
                 assert!(written < 100_000, "the install never finished");
                 if installed.load(Ordering::SeqCst) {
                     after += 1;
                 }
             }
-            (written, during)
+            (written, straddling)
         })
     };
     std::thread::sleep(Duration::from_millis(5));
-    installing.store(true, Ordering::SeqCst);
     manager.install(&fees, Some(&v("2.0.0")), false).unwrap();
     installed.store(true, Ordering::SeqCst);
-    let (written, during) = writer.join().unwrap();
-    assert!(
-        during > 0,
-        "no write was made while the install drained and migrated ({written} in all)"
+    let (written, straddling) = writer.join().unwrap();
+    assert_eq!(
+        straddling, 1,
+        "one write must have been in flight across the swap ({written} in all)"
     );
     // Every write landed in the migrated data, in order, none lost, none in the old
     // format.

@@ -18,6 +18,7 @@ pub const INSTALL_POINTS: &[&str] = &[
 
 /// Every crash point of a rollback, in the order they are passed.
 pub const ROLLBACK_POINTS: &[&str] = &[
+    "rollback:after-start-entry",
     "rollback:after-state",
     "rollback:after-kv-restore",
     "rollback:after-cleanup",

@@ -83,10 +83,13 @@ impl UpdateManager {
         // does not grow with the journal.
         let journal = self.store.read_journal_tail(RECENT_JOURNAL_BYTES)?;
         for (name, c) in &state.components {
+            // Other entries about the component (a refused request, a scheduler decision)
+            // may come between an operation's start and a crash: only the operations'
+            // own entries count.
             let last = journal
                 .iter()
                 .rev()
-                .find(|e| e.component.as_ref() == Some(name) && e.action != "recovered");
+                .find(|e| e.component.as_ref() == Some(name) && is_operation_entry(&e.action));
             let Some(entry) = last.filter(|e| e.digest == Some(c.active.digest)) else {
                 continue;
             };
@@ -136,4 +139,17 @@ impl UpdateManager {
         }
         Ok(())
     }
+}
+
+/// Whether a journal action is an install's or a rollback's own: its start or its outcome.
+fn is_operation_entry(action: &str) -> bool {
+    [
+        "install-started",
+        "install-failed",
+        "installed",
+        "rollback-started",
+        "rolled-back",
+    ]
+    .iter()
+    .any(|a| action.starts_with(a))
 }

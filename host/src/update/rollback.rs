@@ -126,6 +126,7 @@ impl UpdateManager {
         if let Err(e) = self.store.journal(&started_entry) {
             tracing::warn!(component = %name, error = %e, "could not journal the start of a rollback");
         }
+        crash::point("rollback:after-start-entry");
         if let Some(snapshot) = &target.kv_snapshot {
             state.pending_restores.insert(
                 name.clone(),
