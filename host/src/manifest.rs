@@ -29,6 +29,12 @@ pub enum ManifestError {
     NotUtf8,
     #[error("malformed manifest: {0}")]
     Malformed(String),
+    #[error(
+        "version {version} carries build metadata (+{}): a published version is named by \
+         MAJOR.MINOR.PATCH[-PRE] alone, so that two different packages can never share one",
+        version.build
+    )]
+    BuildMetadata { version: Version },
 }
 
 /// What an update is, as its publisher declares it.
@@ -121,7 +127,8 @@ impl<'de> Deserialize<'de> for Bip {
     }
 }
 
-/// How the host runs calls into a component (see DESIGN.md, "Running extensions").
+/// How the host runs calls into a component (see `docs/architecture.md`, "Running
+/// extensions").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CallMode {
@@ -189,6 +196,13 @@ impl Manifest {
     }
 
     fn check(&self) -> Result<(), ManifestError> {
+        // Semver orders `1.1.0+evil` after `1.1.0`, but they are the same release: allowed,
+        // it would let other code publish beside a version and install as newer.
+        if !self.version.build.is_empty() {
+            return Err(ManifestError::BuildMetadata {
+                version: self.version.clone(),
+            });
+        }
         if self.dependencies.contains_key(&self.name) {
             return Err(ManifestError::Malformed(format!(
                 "{} lists itself as a dependency",
@@ -264,5 +278,18 @@ description = "Segwit address encoding"
             .to_string();
         assert!(err.contains("invalid BIP"), "{err}");
         assert!(Manifest::from_section(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn refuses_build_metadata_in_the_version() {
+        let err = Manifest::parse(&BECH32.replace("1.1.0", "1.1.0+evil"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1.1.0+evil") && err.contains("build metadata (+evil)"),
+            "{err}"
+        );
+        // A pre-release is a version of its own, and fine.
+        assert!(Manifest::parse(&BECH32.replace("1.1.0", "1.1.0-rc.1")).is_ok());
     }
 }

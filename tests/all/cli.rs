@@ -232,3 +232,62 @@ fn rollback_and_the_policy_file_through_the_cli() {
         "{stderr}"
     );
 }
+
+/// A command that meets another process's lock on the state folder exits 6, as the
+/// README says, and names the folder.
+#[test]
+fn a_locked_state_folder_exits_6() {
+    let node = Node::new();
+    node.publish(&anya_fixtures::BECH32_1_0_0);
+    let held =
+        anya_host::store::Store::open(&node.state(), anya_host::store::Access::Write).unwrap();
+    let out = node.anya(&["install", "bech32"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("locked") && stderr.contains(&node.state().display().to_string()),
+        "{stderr}"
+    );
+    drop(held);
+    ok(node.anya(&["install", "bech32"]));
+}
+
+/// Text from outside (an operator's rollback reason, a key's name in the trust store)
+/// reaches the terminal with its control characters escaped: no forged line, no ANSI
+/// escape.
+#[test]
+fn control_characters_never_reach_the_terminal() {
+    let node = Node::new();
+    node.publish(&anya_fixtures::BECH32_1_0_0);
+    node.publish(&anya_fixtures::BECH32_1_1_0);
+    ok(node.anya(&["install", "bech32", "1.0.0"]));
+    ok(node.anya(&["install", "bech32", "1.1.0"]));
+    let evil = "bad\nlast rollback  forged\u{1b}[2J\u{1b}[31m";
+    ok(node.anya(&["rollback", "bech32", "--reason", evil]));
+    let mut trust = std::fs::read_to_string(node.trust_path()).unwrap();
+    // A TOML basic string: `\n` and `\u001b` are escapes the parser turns into the
+    // characters themselves.
+    trust.push_str(&format!(
+        "[[key]]\nname = \"evil\\nNAME  forged\\u001b[31m\"\npublic_key = \"{}\"\nmay_sign = [\"*\"]\n",
+        crate::common::key(2).public().to_hex()
+    ));
+    node.write_trust(&trust);
+    for args in [
+        &["status"][..],
+        &["status", "bech32"][..],
+        &["trust", "list"][..],
+    ] {
+        let (stdout, _) = text(&ok(node.anya(args)));
+        assert!(!stdout.contains('\u{1b}'), "{args:?}: {stdout:?}");
+        assert!(
+            !stdout
+                .lines()
+                .any(|l| l.starts_with("last rollback  forged") || l.starts_with("NAME  forged")),
+            "{args:?}: {stdout}"
+        );
+        assert!(
+            stdout.contains("\\n") && stdout.contains("\\u{1b}"),
+            "{args:?}: {stdout}"
+        );
+    }
+}

@@ -88,6 +88,11 @@ impl Registry for DirRegistry {
                 .and_then(|rest| rest.strip_suffix(".wasm"))
                 .map(Version::parse);
             match parsed {
+                Some(Ok(v)) if !v.build.is_empty() => tracing::warn!(
+                    registry = %self.describe(),
+                    "skipping {name}/{file_name}: build metadata (+{}) is not part of a published version",
+                    v.build
+                ),
                 Some(Ok(v)) => versions.push(v),
                 _ if file_name.starts_with('.') => {}
                 _ => tracing::warn!(
@@ -157,5 +162,30 @@ impl Registry for DirRegistry {
         fs::create_dir_all(dir).map_err(self.io())?;
         atomic::write_atomic(&path, package.bytes()).map_err(self.io())?;
         Ok(path.display().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_with_build_metadata_are_not_offered() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("bech32");
+        fs::create_dir_all(&folder).unwrap();
+        for file in [
+            "bech32-1.1.0.wasm",
+            "bech32-1.1.0+evil.wasm",
+            "bech32-1.2.0-rc.1.wasm",
+        ] {
+            fs::write(folder.join(file), b"not read here").unwrap();
+        }
+        let registry = DirRegistry::new(dir.path().to_owned());
+        let name = ComponentName::parse("bech32").unwrap();
+        assert_eq!(
+            registry.versions(&name).unwrap(),
+            [Version::new(1, 1, 0), Version::parse("1.2.0-rc.1").unwrap()]
+        );
     }
 }

@@ -95,7 +95,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {}", one_message(&err));
+            eprintln!("error: {}", output::printable(&one_message(&err)));
             ExitCode::from(exit_code_of(&err))
         }
     }
@@ -115,6 +115,9 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
             .is_some()
         {
             return 3;
+        }
+        if let Some(anya_host::store::StoreError::Locked { .. }) = cause.downcast_ref() {
+            return 6;
         }
     }
     1

@@ -10,7 +10,7 @@ use anya_host::store::{Access, Lifecycle, ValidationSummary};
 use anya_host::update::{ComponentStatus, UpdateError};
 
 use crate::global::Global;
-use crate::output::{self, Table};
+use crate::output::{self, Table, printable};
 
 #[derive(Debug, Args)]
 pub struct Status {
@@ -82,7 +82,7 @@ fn print_report(report: &serde_json::Value) {
             duration * 1000.0
         );
         if let Some(failure) = run["failure"].as_str() {
-            println!("    {failure}");
+            println!("    {}", printable(failure));
         }
         for case in run["cases"].as_array().into_iter().flatten() {
             let detail = case["detail"].as_str().unwrap_or("");
@@ -93,11 +93,11 @@ fn print_report(report: &serde_json::Value) {
                 } else {
                     "FAIL"
                 },
-                case["name"].as_str().unwrap_or("?"),
+                printable(case["name"].as_str().unwrap_or("?")),
                 if detail.is_empty() {
                     String::new()
                 } else {
-                    format!(": {detail}")
+                    format!(": {}", printable(detail))
                 }
             );
         }
@@ -129,7 +129,7 @@ fn detail(c: &ComponentStatus, report: Option<&serde_json::Value>) {
             } else {
                 "by an operator"
             },
-            r.reason
+            printable(&r.reason)
         );
     }
     for p in &c.rollback_points {
@@ -138,7 +138,7 @@ fn detail(c: &ComponentStatus, report: Option<&serde_json::Value>) {
             p.version,
             p.digest.short(),
             p.replaced_at,
-            p.reason,
+            printable(&p.reason),
             p.validation
                 .as_ref()
                 .map_or_else(String::new, |v| format!(" [validated: {}]", brief(v)))
@@ -149,7 +149,7 @@ fn detail(c: &ComponentStatus, report: Option<&serde_json::Value>) {
             "blocklisted    {} ({}): {}",
             b.version,
             b.digest.short(),
-            b.reason
+            printable(&b.reason)
         );
     }
     if let Some(report) = report {

@@ -81,8 +81,9 @@ impl TrustCommand {
                     );
                 } else {
                     println!(
-                        "trusted key {} ({label}) in {}",
+                        "trusted key {} ({}) in {}",
                         key.key_id(),
+                        output::printable(&label),
                         path.display()
                     );
                 }
