@@ -662,3 +662,28 @@ fn sigterm_lets_the_call_in_flight_finish() {
     assert_eq!(stdout.trim(), n.to_string());
     assert!(stopped.success());
 }
+
+/// A stopped daemon (SIGSTOP) still accepts connections on its socket: the CLI gives up
+/// on its ping within seconds, says why and exits 6, and works again once the daemon
+/// continues.
+#[test]
+fn the_cli_does_not_hang_on_a_stopped_daemon() {
+    let node = Node::new();
+    let policy = node.root().join("update_policy.toml");
+    std::fs::write(&policy, "").unwrap();
+    let daemon = Daemon::start(&node, &policy, &[]);
+    daemon.signal("STOP");
+    let started = Instant::now();
+    let out = node.anya(&["status"]);
+    let took = started.elapsed();
+    daemon.signal("CONT");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    assert!(
+        stderr.contains("did not answer within 2 s") && stderr.contains("control.sock"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(ok(&node, &["status"]).contains("nothing installed"));
+    assert!(daemon.stop().success());
+}

@@ -26,21 +26,52 @@ pub struct RemoteError {
     pub exit_code: u8,
 }
 
+/// How long a daemon has to answer a ping: at once, unless it is stopped or stuck.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long an operation may take in the daemon (an install runs its validators, which
+/// the policy bounds at 15 minutes by default).
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// A daemon that accepted the connection but did not answer its ping in time.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the daemon on {} accepted the connection but did not answer within {} s: it is \
+     stopped, stuck or overloaded, and it holds the state folder until it exits \
+     (kill -CONT or restart it)",
+    socket.display(),
+    PING_TIMEOUT.as_secs()
+)]
+pub struct Unresponsive {
+    pub socket: PathBuf,
+}
+
 /// A connection to the daemon serving a state folder.
 pub struct Client {
     socket: PathBuf,
 }
 
 impl Client {
-    /// The daemon serving `state`, if one answers on its control socket.
-    pub fn connect(state: &Path) -> Option<Self> {
+    /// The daemon serving `state`: `None` when no socket is there or nothing listens on
+    /// it (a daemon that died), an [`Unresponsive`] error when one listens but does not
+    /// answer its ping within [`PING_TIMEOUT`].
+    pub fn connect(state: &Path) -> Result<Option<Self>> {
         let socket = socket::control_socket(state);
         if !socket.exists() {
-            return None;
+            return Ok(None);
         }
+        let Ok(stream) = UnixStream::connect(&socket) else {
+            return Ok(None);
+        };
         let client = Self { socket };
-        client.request::<Value>("GET", "/v1/ping", None).ok()?;
-        Some(client)
+        match client.exchange::<Value>(stream, PING_TIMEOUT, "GET", "/v1/ping", None) {
+            Ok(_) => Ok(Some(client)),
+            Err(e) if is_timeout(&e) => Err(Unresponsive {
+                socket: client.socket,
+            }
+            .into()),
+            Err(_) => Ok(None),
+        }
     }
 
     fn request<T: DeserializeOwned>(
@@ -51,7 +82,20 @@ impl Client {
     ) -> Result<T> {
         let stream = UnixStream::connect(&self.socket)
             .with_context(|| format!("cannot reach the daemon at {}", self.socket.display()))?;
-        stream.set_read_timeout(Some(Duration::from_secs(15 * 60)))?;
+        self.exchange(stream, OPERATION_TIMEOUT, method, target, body)
+    }
+
+    /// One request on `stream`, each read and write bounded by `timeout`.
+    fn exchange<T: DeserializeOwned>(
+        &self,
+        stream: UnixStream,
+        timeout: Duration,
+        method: &str,
+        target: &str,
+        body: Option<Value>,
+    ) -> Result<T> {
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         let body = body.map(|b| serde_json::to_vec(&b).expect("JSON serializes"));
         let (status, answer) = http::exchange(&stream, method, target, None, body.as_deref())
             .with_context(|| format!("the daemon at {}", self.socket.display()))?;
@@ -71,6 +115,18 @@ impl Client {
         }
         .into())
     }
+}
+
+/// Whether a request failed by running out of time.
+fn is_timeout(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        })
+    })
 }
 
 /// The daemon, or the state folder.

@@ -97,7 +97,7 @@ impl Global {
     pub fn backend(&self, access: Access) -> Result<crate::backend::Backend> {
         use crate::backend::{Backend, Client};
         use anya_host::registry::Registry;
-        match Client::connect(&self.state_dir()) {
+        match Client::connect(&self.state_dir())? {
             Some(client) => {
                 let backend = Backend::Daemon(client);
                 // A registry named here that is not the daemon's would be silently unused.

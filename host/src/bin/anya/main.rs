@@ -119,6 +119,9 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
         if let Some(anya_host::store::StoreError::Locked { .. }) = cause.downcast_ref() {
             return 6;
         }
+        if cause.downcast_ref::<backend::Unresponsive>().is_some() {
+            return 6;
+        }
     }
     1
 }

@@ -56,7 +56,7 @@ impl Serve {
         let trust = global.trust_store()?;
         let state = global.state_dir();
         // Say so plainly rather than "locked" when a daemon already runs here.
-        if crate::backend::Client::connect(&state).is_some() {
+        if !matches!(crate::backend::Client::connect(&state), Ok(None)) {
             return Err(anya_host::daemon::DaemonError::AlreadyRunning {
                 socket: anya_host::daemon::socket::control_socket(&state),
             }
