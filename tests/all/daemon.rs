@@ -687,3 +687,21 @@ fn the_cli_does_not_hang_on_a_stopped_daemon() {
     assert!(ok(&node, &["status"]).contains("nothing installed"));
     assert!(daemon.stop().success());
 }
+
+/// SIGTERM completes even when the control socket's file was removed (nothing can
+/// connect to wake the accept loop).
+#[test]
+fn sigterm_completes_when_the_socket_file_is_gone() {
+    let node = Node::new();
+    let policy = node.root().join("update_policy.toml");
+    std::fs::write(&policy, "").unwrap();
+    let daemon = Daemon::start(&node, &policy, &[]);
+    std::fs::remove_file(node.state().join("daemon/control.sock")).unwrap();
+    let started = Instant::now();
+    assert!(daemon.stop().success());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -380,8 +380,15 @@ impl Daemon {
         self.save_history();
         self.observer.shutdown(Duration::from_secs(5));
         let _ = std::fs::remove_file(&socket_path);
+        // An accept loop the wake-up could not reach (its socket file was removed, so
+        // nothing can connect to it) stays blocked in `accept`: it is left to end with the
+        // process rather than waited for.
         for t in threads {
-            let _ = t.join();
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                tracing::debug!("an accept loop was not woken; leaving it");
+            }
         }
         tracing::info!("stopped");
         Ok(())
