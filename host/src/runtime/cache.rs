@@ -114,7 +114,7 @@ impl CodeCache {
         getrandom::fill(&mut nonce).map_err(io::Error::other)?;
         let tmp = self
             .dir
-            .join(format!(".{}.tmp-{}", digest.to_hex(), hex::encode(nonce)));
+            .join(format!(".tmp-{}-{}", digest.to_hex(), hex::encode(nonce)));
         let result = (|| {
             let mut file = OpenOptions::new()
                 .write(true)
@@ -205,7 +205,7 @@ fn create_key(path: &Path) -> Result<[u8; KEY_LEN], String> {
     let mut key = [0u8; KEY_LEN];
     getrandom::fill(&mut key).map_err(|e| format!("no randomness for a new key: {e}"))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{KEY_FILE}.tmp-{}", hex::encode(&key[..4])));
+    let tmp = dir.join(format!(".tmp-{KEY_FILE}-{}", hex::encode(&key[..4])));
     let written = (|| {
         let mut file = OpenOptions::new()
             .write(true)

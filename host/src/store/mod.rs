@@ -387,9 +387,16 @@ impl Store {
         KvNamespace::new(self.root.join("kv").join(component.as_str()))
     }
 
-    /// Clears what interrupted writes left behind.
+    /// Clears what interrupted writes left behind: the `.tmp-*` files of the folders
+    /// this host writes (the compile cache names its temporary files the same way).
     fn recover(&self) -> Result<(), StoreError> {
-        for dir in [self.root.clone(), self.root.join("objects/sha256")] {
+        for dir in [
+            self.root.clone(),
+            self.root.join("objects/sha256"),
+            self.root.join("reports"),
+            self.root.join("cache"),
+            self.root.join("daemon"),
+        ] {
             atomic::remove_stale_tmp(&dir)
                 .map_err(|source| StoreError::Io { path: dir, source })?;
         }
@@ -417,6 +424,30 @@ mod tests {
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
         let err = Store::open(dir.path(), Access::Read).unwrap_err();
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_writer_clears_what_killed_writes_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path(), Access::Write).unwrap());
+        let leftovers = [
+            "reports/.tmp-4242-0-abc.json",
+            "cache/.tmp-abcdef-0011223344556677",
+            "cache/.tmp-cache.key-01020304",
+            "daemon/.tmp-4242-1-schedule.json",
+            ".tmp-4242-2-state.json",
+        ];
+        for file in leftovers {
+            let path = dir.path().join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, b"half").unwrap();
+        }
+        fs::write(dir.path().join("reports/kept.json"), b"{}").unwrap();
+        drop(Store::open(dir.path(), Access::Write).unwrap());
+        for file in leftovers {
+            assert!(!dir.path().join(file).exists(), "{file} is left");
+        }
+        assert!(dir.path().join("reports/kept.json").exists());
     }
 
     #[test]
