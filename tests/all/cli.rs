@@ -291,3 +291,56 @@ fn control_characters_never_reach_the_terminal() {
         );
     }
 }
+
+/// A lost or damaged active object makes every call fail; installing the same version
+/// again writes it back from the registry's verified copy, and says so.
+#[test]
+fn installing_the_active_version_again_repairs_its_lost_or_damaged_object() {
+    let node = Node::new();
+    node.publish(&anya_fixtures::BECH32_1_0_0);
+    ok(node.anya(&["install", "bech32", "1.0.0"]));
+    let status = json(&ok(node.anya(&["--json", "status"])));
+    let digest = status["components"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let object = node
+        .state()
+        .join("objects/sha256")
+        .join(format!("{digest}.wasm"));
+    let decode = [
+        "call",
+        "bech32",
+        "decode",
+        "\"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4\"",
+    ];
+    ok(node.anya(&decode));
+    for damage in ["damaged", "lost"] {
+        if damage == "lost" {
+            std::fs::remove_file(&object).unwrap();
+        } else {
+            std::fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .unwrap();
+            std::fs::write(&object, b"not the package").unwrap();
+        }
+        let (_, stderr) = text(&node.anya(&decode));
+        assert!(stderr.contains(&digest), "{damage}: {stderr}");
+        let (stdout, _) = text(&ok(node.anya(&["install", "bech32", "1.0.0"])));
+        assert!(
+            stdout.contains("was damaged") && stdout.contains("written again"),
+            "{damage}: {stdout}"
+        );
+        ok(node.anya(&decode));
+        let (stdout, _) = text(&ok(node.anya(&["install", "bech32", "1.0.0"])));
+        assert!(
+            stdout.contains("is already installed"),
+            "{damage}: {stdout}"
+        );
+    }
+    let journal = std::fs::read_to_string(node.state().join("journal.jsonl")).unwrap();
+    assert_eq!(
+        journal.matches("\"action\":\"repaired\"").count(),
+        2,
+        "{journal}"
+    );
+}

@@ -37,8 +37,12 @@ pub struct InstallOutcome {
     pub digest: Digest,
     /// The version that was active before, if any.
     pub previous: Option<Version>,
-    /// The same package was already active: nothing changed.
+    /// The same package was already active: nothing changed (but see `repaired`).
     pub unchanged: bool,
+    /// The same package was already active, but its stored object was missing or
+    /// damaged: why, and it has been written again from the registry's verified copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<String>,
     /// Installed below the watermark, over a blocklist entry, or not newer than the active
     /// version, by `--force`.
     pub forced: bool,
@@ -134,12 +138,14 @@ impl UpdateManager {
             if let Some(c) = current
                 && c.active.digest == package.digest()
             {
+                let repaired = self.repair_object(&package)?;
                 outcomes.push(InstallOutcome {
                     name: name.clone(),
                     version,
                     digest: package.digest(),
                     previous: Some(c.active.version.clone()),
                     unchanged: true,
+                    repaired,
                     forced: false,
                     status: c.status.clone(),
                     update_type: package.manifest().update_type,
@@ -200,6 +206,42 @@ impl UpdateManager {
             }
         }
         Ok(outcomes)
+    }
+
+    /// Writes the active version's object again when it is missing or damaged on disk:
+    /// `package` was fetched and verified just now and has the digest the state names, so
+    /// it is exactly the bytes that were lost. Says why when it repaired something.
+    fn repair_object(&self, package: &VerifiedPackage) -> Result<Option<String>, UpdateError> {
+        use crate::store::StoreError;
+        let damage = match self.store.read_object(package.digest()) {
+            Ok(_) => return Ok(None),
+            Err(e @ (StoreError::MissingObject { .. } | StoreError::Corrupt { .. })) => {
+                e.to_string()
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let path = self.store.object_path(package.digest());
+        // A damaged object is read-only like every object: it goes first.
+        if path.exists() {
+            std::fs::remove_file(&path).map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        self.store.put_object(package)?;
+        let manifest = package.manifest();
+        self.store.journal(
+            &JournalEntry::new(self.now(), self.actor(), "repaired")
+                .component(&manifest.name)
+                .version(&manifest.version)
+                .digest(package.digest())
+                .detail(format!(
+                    "{damage}; written again from {}",
+                    self.registry.describe()
+                )),
+        )?;
+        tracing::warn!(component = %manifest.name, version = %manifest.version, "{damage}; repaired from the registry");
+        Ok(Some(damage))
     }
 
     /// The object and its validation report, written before the state names them.
@@ -602,6 +644,7 @@ impl UpdateManager {
                 digest: package.digest(),
                 previous: previous.map(|p| p.version),
                 unchanged: false,
+                repaired: None,
                 forced,
                 status,
                 update_type: package.manifest().update_type,

@@ -68,7 +68,16 @@ impl Install {
         }
         for outcome in &outcomes {
             if outcome.unchanged {
-                println!("{} {} is already installed", outcome.name, outcome.version);
+                match &outcome.repaired {
+                    Some(why) => println!(
+                        "{} {} is installed; its stored package was damaged ({}) and has been \
+                         written again from the registry's verified copy",
+                        outcome.name,
+                        outcome.version,
+                        crate::output::printable(why)
+                    ),
+                    None => println!("{} {} is already installed", outcome.name, outcome.version),
+                }
                 continue;
             }
             match &outcome.previous {
