@@ -77,6 +77,9 @@ pub fn section_data(wasm: &[u8], name: &str) -> std::ops::Range<usize> {
     start..start + section.data.len()
 }
 
+/// The file in a node's folder that holds its time, for the processes it starts.
+const CLOCK_FILE: &str = "clock";
+
 /// The time a new node's clock starts at.
 pub const NODE_START: &str = "2026-11-25T12:00:00Z";
 
@@ -108,14 +111,12 @@ impl Node {
 
     /// The node another process made in `root` (which it keeps), on that node's clock.
     pub fn attach(root: &Path) -> Self {
-        let node = Self {
+        let now = std::fs::read_to_string(root.join(CLOCK_FILE)).unwrap();
+        Self {
             root: root.to_owned(),
-            clock: Arc::new(FakeClock::new(jiff::Timestamp::UNIX_EPOCH)),
+            clock: Arc::new(FakeClock::new(now.trim().parse().unwrap())),
             _dir: None,
-        };
-        let now = std::fs::read_to_string(node.clock_file()).unwrap();
-        node.clock.set(now.trim().parse().unwrap());
-        node
+        }
     }
 
     /// The node's clock.
@@ -138,7 +139,7 @@ impl Node {
 
     /// The file holding the node's time, for the processes it starts (`ANYA_CLOCK_FILE`).
     pub fn clock_file(&self) -> PathBuf {
-        self.root.join("clock")
+        self.root.join(CLOCK_FILE)
     }
 
     pub fn root(&self) -> &Path {

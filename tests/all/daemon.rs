@@ -242,6 +242,13 @@ impl Drop for Daemon {
     }
 }
 
+/// An empty policy file for `node` (every setting at its default).
+fn empty_policy(node: &Node) -> PathBuf {
+    let policy = node.root().join("update_policy.toml");
+    std::fs::write(&policy, "").unwrap();
+    policy
+}
+
 /// `fixture` published at `version` as `update_type`, optionally declaring breaking
 /// changes.
 fn publish_as(
@@ -538,7 +545,6 @@ fn the_cli_gives_the_same_answers_with_and_without_the_daemon() {
     node.publish(&BECH32_1_1_0);
     let policy = dir.join("update_policy.toml");
     std::fs::write(&policy, "[auto_update]\nenabled = false\n").unwrap();
-    node.set_time("2026-11-28T10:00:00Z".parse().unwrap());
 
     let queries: [&[&str]; 6] = [
         &["check"],
@@ -600,10 +606,7 @@ fn the_cli_gives_the_same_answers_with_and_without_the_daemon() {
 #[test]
 fn a_stale_socket_is_replaced_and_a_foreign_file_is_not() {
     let node = Node::new();
-    let dir = node.root().to_owned();
-    let policy = dir.join("update_policy.toml");
-    std::fs::write(&policy, "").unwrap();
-    node.set_time("2026-11-28T10:00:00Z".parse().unwrap());
+    let policy = empty_policy(&node);
     std::fs::create_dir_all(node.state().join("daemon")).unwrap();
     let socket = node.state().join("daemon/control.sock");
 
@@ -630,12 +633,9 @@ fn a_stale_socket_is_replaced_and_a_foreign_file_is_not() {
 #[test]
 fn sigterm_lets_the_call_in_flight_finish() {
     let node = Node::new();
-    let dir = node.root().to_owned();
     node.publish(&anya_fixtures::TEST_LOOP);
     ok(&node, &["install", "test-loop"]);
-    let policy = dir.join("update_policy.toml");
-    std::fs::write(&policy, "").unwrap();
-    node.set_time("2026-11-28T10:00:00Z".parse().unwrap());
+    let policy = empty_policy(&node);
     let daemon = Daemon::start(&node, &policy, &[]);
 
     // A call that runs for a while (counting to 40 million), through the daemon.
@@ -669,8 +669,7 @@ fn sigterm_lets_the_call_in_flight_finish() {
 #[test]
 fn the_cli_does_not_hang_on_a_stopped_daemon() {
     let node = Node::new();
-    let policy = node.root().join("update_policy.toml");
-    std::fs::write(&policy, "").unwrap();
+    let policy = empty_policy(&node);
     let daemon = Daemon::start(&node, &policy, &[]);
     daemon.signal("STOP");
     let started = Instant::now();
@@ -693,8 +692,7 @@ fn the_cli_does_not_hang_on_a_stopped_daemon() {
 #[test]
 fn sigterm_completes_when_the_socket_file_is_gone() {
     let node = Node::new();
-    let policy = node.root().join("update_policy.toml");
-    std::fs::write(&policy, "").unwrap();
+    let policy = empty_policy(&node);
     let daemon = Daemon::start(&node, &policy, &[]);
     std::fs::remove_file(node.state().join("daemon/control.sock")).unwrap();
     let started = Instant::now();

@@ -40,29 +40,15 @@ fn the_sdk_carries_the_same_wit_as_the_host() {
     );
 }
 
-/// A nested cargo: without the variables of the outer `cargo test` (its target folder,
-/// flags, jobserver; what says where crates come from is kept), and on the real clock
+/// A nested cargo: without the variables of the outer `cargo test` that the fixtures'
+/// build script removes too ([`anya_fixtures::is_leaked`]), and on the real clock
 /// (libfaketime, which `.ci/run` puts under the tests, makes rustc hang: the build is
 /// the tests' tooling, the host that installs what it builds runs on the shifted clock).
 fn nested_cargo(args: &[&str], dir: &Path) -> Command {
     let mut cmd = Command::new("cargo");
     cmd.args(args).current_dir(dir).env_remove("LD_PRELOAD");
     for (key, _) in std::env::vars() {
-        let machine = [
-            "CARGO_HOME",
-            "CARGO_NET_",
-            "CARGO_HTTP_",
-            "CARGO_REGISTR",
-            "CARGO_TERM_",
-        ]
-        .iter()
-        .any(|k| key.starts_with(k));
-        if (key.starts_with("CARGO") && !machine)
-            || (key.starts_with("RUST") && key != "RUSTUP_HOME" && key != "RUSTUP_TOOLCHAIN")
-            || key.starts_with("FAKETIME")
-            || key == "MAKEFLAGS"
-            || key == "MFLAGS"
-        {
+        if anya_fixtures::is_leaked(&key) || key.starts_with("FAKETIME") {
             cmd.env_remove(&key);
         }
     }

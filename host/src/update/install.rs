@@ -220,14 +220,7 @@ impl UpdateManager {
             }
             Err(e) => return Err(e.into()),
         };
-        let path = self.store.object_path(package.digest());
-        // A damaged object is read-only like every object: it goes first.
-        if path.exists() {
-            std::fs::remove_file(&path).map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        }
+        // Writes the object again unless its bytes match (a rename over a damaged one).
         self.store.put_object(package)?;
         let manifest = package.manifest();
         self.store.journal(
