@@ -291,10 +291,18 @@ fn json_len(json: &Value) -> usize {
 /// `["x"]` stays a list for a `list<string>` parameter). Several parameters take an array
 /// in order or an object keyed by parameter name.
 pub(super) fn arguments(func: &Function, args: &Value) -> Result<Vec<Val>, String> {
-    let names: Vec<&str> = func.export.params.iter().map(|(n, _)| n.as_str()).collect();
+    let name = |i: usize| func.export.params[i].0.as_str();
+    let names = || {
+        func.export
+            .params
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let param = |i: usize, json: &Value| {
         json::to_val(&func.params[i], json)
-            .map_err(|reason| format!("parameter {:?}: {reason}", names[i]))
+            .map_err(|reason| format!("parameter {:?}: {reason}", name(i)))
     };
     match (func.params.len(), args) {
         (0, Value::Null) => Ok(vec![]),
@@ -314,31 +322,34 @@ pub(super) fn arguments(func: &Function, args: &Value) -> Result<Vec<Val>, Strin
             if items.len() != n {
                 return Err(format!(
                     "expected {n} arguments ({}), found {}",
-                    names.join(", "),
+                    names(),
                     items.len()
                 ));
             }
             items.iter().enumerate().map(|(i, j)| param(i, j)).collect()
         }
         (n, Value::Object(object)) => {
-            if let Some(unknown) = object.keys().find(|k| !names.contains(&k.as_str())) {
+            if let Some(unknown) = object
+                .keys()
+                .find(|k| !func.export.params.iter().any(|(n, _)| n == *k))
+            {
                 return Err(format!(
                     "unknown parameter {unknown:?} (parameters: {})",
-                    names.join(", ")
+                    names()
                 ));
             }
             (0..n)
                 .map(|i| {
                     let json = object
-                        .get(names[i])
-                        .ok_or_else(|| format!("missing parameter {:?}", names[i]))?;
+                        .get(name(i))
+                        .ok_or_else(|| format!("missing parameter {:?}", name(i)))?;
                     param(i, json)
                 })
                 .collect()
         }
         (n, other) => Err(format!(
             "expected an array of {n} arguments ({}) or an object keyed by their names, found {}",
-            names.join(", "),
+            names(),
             json::describe(other)
         )),
     }

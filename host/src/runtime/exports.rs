@@ -135,23 +135,26 @@ pub(super) fn resolve(functions: &[ExportedFunction], wanted: &str) -> Resolved 
         Some((q, n)) => (Some(q), n),
         None => (None, wanted),
     };
-    let matches: Vec<usize> = functions
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| {
-            f.name == name && qualifier.is_none_or(|q| interface_matches(&f.interface, q))
-        })
-        .map(|(i, _)| i)
-        .collect();
-    match matches.as_slice() {
-        [] => Resolved::Missing,
-        [one] => Resolved::Found(*one),
-        many => Resolved::Ambiguous(
-            many.iter()
-                .map(|&i| functions[i].qualified_name())
-                .collect(),
-        ),
+    let is_match = |f: &ExportedFunction| {
+        f.name == name && qualifier.is_none_or(|q| interface_matches(&f.interface, q))
+    };
+    // The serving path: one pass, no allocation unless the name is ambiguous.
+    let mut found = None;
+    for (i, f) in functions.iter().enumerate() {
+        if is_match(f) {
+            if found.is_some() {
+                return Resolved::Ambiguous(
+                    functions
+                        .iter()
+                        .filter(|f| is_match(f))
+                        .map(ExportedFunction::qualified_name)
+                        .collect(),
+                );
+            }
+            found = Some(i);
+        }
     }
+    found.map_or(Resolved::Missing, Resolved::Found)
 }
 
 fn interface_matches(interface: &str, qualifier: &str) -> bool {

@@ -47,6 +47,12 @@ use error::chain;
 use store::StoreData;
 use warm::{IdleBudget, WarmPool};
 
+/// The wasmtime configuration a [`Runtime`] with `limits` uses (pooling allocator, fuel,
+/// epoch interruption), for benchmarks that compare bare wasmtime on the same settings.
+pub fn engine_config(limits: &Limits) -> wasmtime::Config {
+    engine::config(limits)
+}
+
 /// How to build a [`Runtime`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeConfig {

@@ -273,6 +273,53 @@ fn every_call_gets_a_fresh_instance() {
     }
 }
 
+/// Reads and bumps a word in its first page and one in a page it grows: what a call
+/// leaves behind in linear memory.
+const MEMORY_MARK: &str = r#"
+(component
+  (core module $m
+    (memory (export "mem") 1)
+    (func (export "mark") (result i32)
+      (local $seen i32)
+      (local.set $seen (i32.load (i32.const 100)))
+      (i32.store (i32.const 100) (i32.add (local.get $seen) (i32.const 1)))
+      (if (i32.eq (memory.size) (i32.const 1))
+        (then (drop (memory.grow (i32.const 1)))))
+      (local.set $seen (i32.add (local.get $seen) (i32.load (i32.const 65544))))
+      (i32.store (i32.const 65544) (i32.const 7))
+      (local.get $seen)))
+  (core instance $i (instantiate $m))
+  (func (export "mark") (result u32) (canon lift (core func $i "mark")))
+)
+"#;
+
+/// The pool keeps memory resident between instances (a fresh call is much cheaper so);
+/// its contents must still be reset: a fresh call sees nothing any earlier call wrote,
+/// in its initial page or in a page it grew, whichever slot it is given.
+#[test]
+fn a_fresh_call_sees_nothing_an_earlier_call_left_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path(), Limits::default());
+    let loaded = rt.load(&package(MEMORY_MARK, "mark")).unwrap();
+    let warm = ctx().with_mode(CallMode::Warm);
+    // The test can see leftovers: a warm instance keeps them (1 + 7 on its second call).
+    assert_eq!(
+        rt.call(&loaded, &warm, "mark", Value::Null).unwrap(),
+        json!(0)
+    );
+    assert_eq!(
+        rt.call(&loaded, &warm, "mark", Value::Null).unwrap(),
+        json!(8)
+    );
+    for i in 0..40 {
+        assert_eq!(
+            rt.call(&loaded, &ctx(), "mark", Value::Null).unwrap(),
+            json!(0),
+            "fresh call {i} saw what an earlier one wrote"
+        );
+    }
+}
+
 #[test]
 fn exports_and_imports_come_from_the_component_type() {
     let (_dir, _rt, loaded) = demo(Limits::default());
