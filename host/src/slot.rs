@@ -87,20 +87,22 @@ impl CallCounts {
 
 /// The current and the previous version of one component, and the gate that lets a
 /// swap wait for the calls in flight (a drain).
+///
+/// The gate is one atomic word: the calls in flight, and a [`CLOSED`] bit while a drain
+/// holds it. A call that starts while the gate is open takes no lock; only a call that
+/// meets a closed gate, the last call a drain waits for, and the drain itself lock
+/// `waiters`.
 #[derive(Debug)]
 pub struct Slot {
     current: ArcSwap<Serving>,
     previous: ArcSwapOption<Serving>,
-    gate: Mutex<Gate>,
+    gate: AtomicU64,
+    waiters: Mutex<()>,
     gate_changed: Condvar,
 }
 
-#[derive(Debug, Default)]
-struct Gate {
-    /// New calls wait while a drain holds the gate.
-    closed: bool,
-    in_flight: u64,
-}
+/// The gate's bit for "a drain holds it"; the bits below count the calls in flight.
+const CLOSED: u64 = 1 << 63;
 
 /// A call in flight; dropping it ends the call.
 #[must_use = "the call is in flight until the ticket is dropped"]
@@ -110,11 +112,7 @@ pub struct CallTicket<'a> {
 
 impl Drop for CallTicket<'_> {
     fn drop(&mut self) {
-        let mut gate = self.slot.lock_gate();
-        gate.in_flight -= 1;
-        if gate.in_flight == 0 {
-            self.slot.gate_changed.notify_all();
-        }
+        self.slot.leave();
     }
 }
 
@@ -128,7 +126,8 @@ pub struct Drained<'a> {
 
 impl Drop for Drained<'_> {
     fn drop(&mut self) {
-        self.slot.lock_gate().closed = false;
+        let _waiters = self.slot.lock_waiters();
+        self.slot.gate.fetch_and(!CLOSED, Ordering::AcqRel);
         self.slot.gate_changed.notify_all();
     }
 }
@@ -138,50 +137,76 @@ impl Slot {
         Self {
             current: ArcSwap::new(current),
             previous: ArcSwapOption::empty(),
-            gate: Mutex::new(Gate::default()),
+            gate: AtomicU64::new(0),
+            waiters: Mutex::new(()),
             gate_changed: Condvar::new(),
         }
     }
 
-    fn lock_gate(&self) -> MutexGuard<'_, Gate> {
-        self.gate.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_waiters(&self) -> MutexGuard<'_, ()> {
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts a call: waits while a drain holds the gate, then counts the call in flight
     /// until the ticket drops. Take the version with [`Slot::current`] after this.
     pub fn enter(&self) -> CallTicket<'_> {
-        let mut gate = self.lock_gate();
-        while gate.closed {
-            gate = self
-                .gate_changed
-                .wait(gate)
-                .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if self.gate.fetch_add(1, Ordering::AcqRel) & CLOSED == 0 {
+                return CallTicket { slot: self };
+            }
+            // A drain holds the gate: take the count back, wait for it to open.
+            self.leave();
+            let mut waiters = self.lock_waiters();
+            while self.gate.load(Ordering::Acquire) & CLOSED != 0 {
+                waiters = self
+                    .gate_changed
+                    .wait(waiters)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
         }
-        gate.in_flight += 1;
-        CallTicket { slot: self }
+    }
+
+    /// Ends a call; the last one a drain waits for wakes it.
+    fn leave(&self) {
+        if self.gate.fetch_sub(1, Ordering::AcqRel) == CLOSED | 1 {
+            let _waiters = self.lock_waiters();
+            self.gate_changed.notify_all();
+        }
+    }
+
+    /// Calls in flight now.
+    pub fn in_flight(&self) -> u64 {
+        self.gate.load(Ordering::Acquire) & !CLOSED
     }
 
     /// Stops new calls from starting and waits up to `timeout` for the calls in flight to
     /// finish. New calls wait (they do not fail) until the returned guard drops.
     pub fn drain(&self, timeout: Duration) -> Drained<'_> {
         let deadline = Instant::now() + timeout;
-        let mut gate = self.lock_gate();
-        gate.closed = true;
-        while gate.in_flight > 0 {
+        let mut waiters = self.lock_waiters();
+        self.gate.fetch_or(CLOSED, Ordering::AcqRel);
+        while self.in_flight() > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            gate = self
+            waiters = self
                 .gate_changed
-                .wait_timeout(gate, left)
+                .wait_timeout(waiters, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        drop(waiters);
         Drained {
             slot: self,
-            still_in_flight: gate.in_flight,
+            still_in_flight: self.in_flight(),
         }
+    }
+
+    /// The version new calls go to, without touching its reference count: hold the guard
+    /// for the whole call (the serving path's read).
+    pub fn current_guard(&self) -> arc_swap::Guard<Arc<Serving>> {
+        self.current.load()
     }
 
     /// The version new calls go to. Hold the returned `Arc` for the whole call.

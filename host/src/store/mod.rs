@@ -28,6 +28,7 @@ mod state_file;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub use journal::JournalEntry;
 pub use kv::KvNamespace;
@@ -103,6 +104,10 @@ pub struct Store {
     access: Access,
     /// Held for the life of the store: the lock is released when the file closes.
     _lock: Option<File>,
+    /// A writer's last read or written state: while it holds the write lock nobody else
+    /// changes `state.json`, so it is read from disk once and then kept in step with
+    /// every save. Readers always read the file.
+    state_cache: Mutex<Option<Arc<State>>>,
 }
 
 impl Store {
@@ -167,6 +172,7 @@ impl Store {
             root: root.to_owned(),
             access,
             _lock: lock,
+            state_cache: Mutex::new(None),
         };
         if access == Access::Write {
             store.recover()?;
@@ -302,8 +308,34 @@ impl Store {
         self.root.join("state.json")
     }
 
-    /// The state; an absent file is the empty state.
+    /// The state, to change and [`save`](Self::save_state); an absent file is the empty
+    /// state.
     pub fn load_state(&self) -> Result<State, StoreError> {
+        Ok(State::clone(&*self.state()?))
+    }
+
+    /// The state, shared and read-only: a writer's is its cached copy (no file read, no
+    /// parse, no copy), a reader's is read from the file.
+    pub fn state(&self) -> Result<Arc<State>, StoreError> {
+        if self.access != Access::Write {
+            return self.read_state_file().map(Arc::new);
+        }
+        let mut cache = self.lock_state_cache();
+        if let Some(state) = cache.as_ref() {
+            return Ok(Arc::clone(state));
+        }
+        let state = Arc::new(self.read_state_file()?);
+        *cache = Some(Arc::clone(&state));
+        Ok(state)
+    }
+
+    fn lock_state_cache(&self) -> std::sync::MutexGuard<'_, Option<Arc<State>>> {
+        self.state_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn read_state_file(&self) -> Result<State, StoreError> {
         let path = self.state_path();
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
@@ -332,8 +364,18 @@ impl Store {
         let path = self.state_path();
         let mut text = serde_json::to_string_pretty(state).expect("state serializes");
         text.push('\n');
-        atomic::write_atomic(&path, text.as_bytes())
-            .map_err(|source| StoreError::Io { path, source })
+        let mut cache = self.lock_state_cache();
+        match atomic::write_atomic(&path, text.as_bytes()) {
+            Ok(()) => {
+                *cache = Some(Arc::new(state.clone()));
+                Ok(())
+            }
+            Err(source) => {
+                // Old or new, the file says which: read it again next time.
+                *cache = None;
+                Err(StoreError::Io { path, source })
+            }
+        }
     }
 
     fn journal_path(&self) -> PathBuf {
@@ -424,6 +466,32 @@ mod tests {
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
         let err = Store::open(dir.path(), Access::Read).unwrap_err();
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_writer_reads_the_state_file_once_and_keeps_its_copy_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Access::Write).unwrap();
+        let mut state = store.load_state().unwrap();
+        assert_eq!(state, State::default());
+        state.pending_restores.insert(
+            ComponentName::parse("bech32").unwrap(),
+            PendingRestore {
+                snapshot: "snapshot-1".into(),
+                operation: "install of bech32 1.1.0".into(),
+            },
+        );
+        store.save_state(&state).unwrap();
+        // What it saved is what it reads, shared without a copy...
+        let shared = store.state().unwrap();
+        assert_eq!(*shared, state);
+        assert!(Arc::ptr_eq(&shared, &store.state().unwrap()));
+        // ...and on disk, for the next process.
+        let on_disk = fs::read_to_string(dir.path().join("state.json")).unwrap();
+        assert!(on_disk.contains("bech32"), "{on_disk}");
+        drop(store);
+        let again = Store::open(dir.path(), Access::Write).unwrap();
+        assert_eq!(again.load_state().unwrap(), state);
     }
 
     #[test]

@@ -13,11 +13,11 @@ impl UpdateManager {
         function: &str,
         args: serde_json::Value,
     ) -> Result<serde_json::Value, UpdateError> {
-        let slot = self.slot(name)?;
-        let _in_flight = slot.enter();
-        let serving = slot.current();
-        let ctx = self.serving_context(name, &serving.loaded);
-        let result = self.runtime()?.call(&serving.loaded, &ctx, function, args);
+        let entry = self.serving_entry(name)?;
+        let _in_flight = entry.slot.enter();
+        let serving = entry.slot.current_guard();
+        let ctx = entry.context(self.call_mode(name, &serving.loaded));
+        let result = self.runtime()?.call(&serving.loaded, ctx, function, args);
         let failed = matches!(&result, Err(e) if is_guest_failure(e));
         self.record_outcome(name, &serving, failed);
         result.map_err(|source| UpdateError::Call {

@@ -76,7 +76,7 @@ impl UpdateManager {
     /// version and the watermark that verifies. Newer versions that fail verification are
     /// reported as problems, never offered.
     pub fn check(&self) -> Result<CheckReport, UpdateError> {
-        let state = self.store.load_state()?;
+        let state = self.store.state()?;
         let mut report = CheckReport::default();
         for (name, component) in &state.components {
             let floor = std::cmp::max(&component.active.version, &component.watermark);

@@ -125,7 +125,7 @@ impl UpdateManager {
             packages.insert(name.clone(), package);
         }
 
-        let state = self.store.load_state()?;
+        let state = self.store.state()?;
         let (order, dependencies_forced) = self.plan(&state, &packages, force)?;
 
         // Every check before anything changes.
@@ -359,10 +359,7 @@ impl UpdateManager {
         let mut state = self.store.load_state()?;
         let removed = state.components.remove(name);
         self.store.save_state(&state)?;
-        self.slots
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(name);
+        self.slots.remove(name);
         self.store.restore_kv_snapshot(name, snapshot)?;
         self.store.delete_kv_snapshot(name, snapshot)?;
         let mut entry = JournalEntry::new(self.now(), self.actor(), "uninstalled")
@@ -429,7 +426,7 @@ impl UpdateManager {
 
         // An optional drain: new calls wait, calls in flight on the old version finish,
         // before the migration runs.
-        let slot = self.loaded_slot(&name);
+        let slot = self.serving_slot(&name, previous.is_some());
         let _drained = match (&self.options().drain, &slot) {
             (Some(drain), Some(slot)) => {
                 let drained = slot.drain(drain.timeout);

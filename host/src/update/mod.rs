@@ -25,6 +25,7 @@ mod probation;
 mod publish;
 mod recover;
 mod rollback;
+mod serving;
 mod status;
 
 use std::collections::HashMap;
@@ -46,6 +47,7 @@ pub use status::{ComponentStatus, StatusReport};
 
 use crate::clock::Clock;
 use crate::ids::{ComponentName, Digest};
+use crate::manifest::CallMode;
 use crate::package::{self, VerifiedPackage};
 use crate::registry::{Fetched, Registry};
 use crate::runtime::{CallContext, Limits, LoadedComponent, Runtime, RuntimeConfig};
@@ -209,7 +211,8 @@ pub struct UpdateManager {
     runtime: OnceLock<Arc<Runtime>>,
     /// Replaced whole when the daemon reloads its policy; an operation reads it once.
     options: arc_swap::ArcSwap<Options>,
-    slots: RwLock<HashMap<ComponentName, Arc<Slot>>>,
+    /// The components loaded to serve calls (read without a lock on every call).
+    slots: serving::ServingTable,
     /// Per component: held for writing while its key-value data is snapshotted, migrated
     /// or restored (see `kv_bridge`).
     kv_gates: RwLock<HashMap<ComponentName, Arc<RwLock<()>>>>,
@@ -237,7 +240,7 @@ impl UpdateManager {
             registry,
             runtime: OnceLock::new(),
             options: arc_swap::ArcSwap::from_pointee(options),
-            slots: RwLock::new(HashMap::new()),
+            slots: serving::ServingTable::default(),
             kv_gates: RwLock::new(HashMap::new()),
             operations: Mutex::new(()),
             automatic_rollbacks: Mutex::new(Vec::new()),
@@ -312,31 +315,54 @@ impl UpdateManager {
 
     /// The slot of `name` if it has been loaded in this process.
     pub fn loaded_slot(&self, name: &ComponentName) -> Option<Arc<Slot>> {
-        self.slots
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .cloned()
+        self.slots.get(name).map(|entry| Arc::clone(&entry.slot))
     }
 
-    /// The slot of `name`, loading its active version (from the compile cache) on first
-    /// use.
+    /// The slot of `name`, loading its active version first if this process has not yet
+    /// served it.
     pub fn slot(&self, name: &ComponentName) -> Result<Arc<Slot>, UpdateError> {
-        if let Some(slot) = self.loaded_slot(name) {
-            return Ok(slot);
+        Ok(Arc::clone(&self.serving_entry(name)?.slot))
+    }
+
+    /// The slot an install or a rollback of `name` swaps: when `installed`, loaded now if
+    /// this process has not served it yet, so that a load racing with the operation (a
+    /// first call, the daemon's start-up loading) cannot put back the version the
+    /// operation replaced; `None` for a first install, or when the active version does
+    /// not load (the operation itself repairs it).
+    fn serving_slot(&self, name: &ComponentName, installed: bool) -> Option<Arc<Slot>> {
+        if !installed {
+            return self.loaded_slot(name);
         }
-        let state = self.store.load_state()?;
-        let component = state
+        match self.slot(name) {
+            Ok(slot) => Some(slot),
+            Err(e) => {
+                tracing::warn!(component = %name, error = %e, "the active version does not load; nothing to swap");
+                None
+            }
+        }
+    }
+
+    /// The serving entry of `name` (its slot and call contexts), loaded on first use.
+    fn serving_entry(&self, name: &ComponentName) -> Result<Arc<serving::Entry>, UpdateError> {
+        if let Some(entry) = self.slots.get(name) {
+            return Ok(entry);
+        }
+        let digest = self
+            .store
+            .state()?
             .components
             .get(name)
-            .ok_or_else(|| UpdateError::NotInstalled { name: name.clone() })?;
-        let serving = self.load_serving(name, component.active.digest)?;
-        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
-        Ok(Arc::clone(
-            slots
-                .entry(name.clone())
-                .or_insert_with(|| Arc::new(Slot::new(serving))),
-        ))
+            .ok_or_else(|| UpdateError::NotInstalled { name: name.clone() })?
+            .active
+            .digest;
+        let serving = self.load_serving(name, digest)?;
+        Ok(self.slots.get_or_insert(name, || {
+            let kv = Arc::new(kv_bridge::GatedKv {
+                namespace: self.store.kv(name),
+                gate: self.kv_gate(name),
+            });
+            serving::Entry::new(name, Arc::new(Slot::new(serving)), kv)
+        }))
     }
 
     /// Loads an installed version, verified again and compiled (or from the cache).
@@ -367,7 +393,18 @@ impl UpdateManager {
         Arc::clone(gates.entry(name.clone()).or_default())
     }
 
-    /// The context of a serving call to `name`: its gated key-value data and call mode.
+    /// How serving calls to `name` run: the policy's call mode for it, else its manifest's.
+    fn call_mode(&self, name: &ComponentName, loaded: &LoadedComponent) -> CallMode {
+        self.options
+            .load()
+            .call_modes
+            .get(name)
+            .copied()
+            .unwrap_or(loaded.manifest().call_mode)
+    }
+
+    /// The context of a serving call to `name` outside the call path (a post-install
+    /// check, a trial's health probe): its gated key-value data and call mode.
     fn serving_context(&self, name: &ComponentName, loaded: &LoadedComponent) -> CallContext {
         CallContext {
             component: name.clone(),
@@ -375,12 +412,7 @@ impl UpdateManager {
                 namespace: self.store.kv(name),
                 gate: self.kv_gate(name),
             }),
-            mode: self
-                .options()
-                .call_modes
-                .get(name)
-                .copied()
-                .unwrap_or(loaded.manifest().call_mode),
+            mode: self.call_mode(name, loaded),
         }
     }
 

@@ -40,7 +40,8 @@ impl UpdateManager {
     /// Counts one serving call; during a trial, a breach rolls the version back.
     pub(super) fn record_outcome(&self, name: &ComponentName, serving: &Serving, failed: bool) {
         let counts = serving.record(failed);
-        let Some(trial) = &self.options().trial else {
+        let options = self.options.load();
+        let Some(trial) = &options.trial else {
             return;
         };
         if !failed || !serving.on_trial() || counts.calls < trial.min_calls {
@@ -112,7 +113,7 @@ impl UpdateManager {
     /// on trial (a failure rolls it back), and commits those whose trial is over.
     pub fn tick(&self, now: Timestamp) -> Result<Vec<TrialEvent>, UpdateError> {
         let _one_at_a_time = self.lock_operations();
-        let state = self.store.load_state()?;
+        let state = self.store.state()?;
         let mut events = Vec::new();
         for (name, c) in &state.components {
             let Lifecycle::Trial { until } = c.status else {

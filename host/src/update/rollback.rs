@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{UpdateError, UpdateManager, crash};
 use crate::ids::{ComponentName, Digest};
 use crate::store::{
-    Blocked, JournalEntry, Lifecycle, PendingRestore, RollbackRecord, VersionRecord,
+    Blocked, JournalEntry, Lifecycle, PendingRestore, RollbackRecord, State, VersionRecord,
 };
 
 /// Automatic rollbacks kept for [`UpdateManager::take_automatic_rollbacks`]; older ones
@@ -58,8 +58,10 @@ impl UpdateManager {
         automatic: bool,
     ) -> Result<RollbackOutcome, UpdateError> {
         let started = std::time::Instant::now();
-        let mut state = self.store.load_state()?;
-        let component = state
+        // Traffic moves first, from the shared state (no copy, no file read); the state
+        // is copied and written after.
+        let shared = self.store.state()?;
+        let component = shared
             .components
             .get(name)
             .ok_or_else(|| UpdateError::NotInstalled { name: name.clone() })?;
@@ -71,7 +73,7 @@ impl UpdateManager {
         let from = component.active.clone();
 
         // The target is still loaded in the slot (instant), or comes back from the cache.
-        let slot = self.loaded_slot(name);
+        let slot = self.serving_slot(name, true);
         let serving = match slot.as_ref().and_then(|s| s.previous()) {
             Some(previous) if previous.loaded.digest() == target.digest => previous,
             _ => self.load_serving(name, target.digest)?,
@@ -79,11 +81,15 @@ impl UpdateManager {
 
         let gate = self.kv_gate(name);
         let closed = gate.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = &slot {
-            let failed = slot.roll_back_to(Arc::clone(&serving));
+        let failed = slot
+            .as_ref()
+            .map(|slot| slot.roll_back_to(Arc::clone(&serving)));
+        let serving_after = started.elapsed();
+        if let Some(failed) = failed {
             failed.loaded.drain_warm_pool();
         }
-        let serving_after = started.elapsed();
+        let mut state = State::clone(&shared);
+        drop(shared);
         let now = self.now();
         let c = state.components.get_mut(name).expect("checked above");
         c.rollback_points.remove(0);

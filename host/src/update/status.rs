@@ -55,7 +55,7 @@ impl UpdateManager {
 
     /// Installed components with their history, plus what the registry offers besides.
     pub fn status(&self) -> Result<StatusReport, UpdateError> {
-        let state = self.store.load_state()?;
+        let state = self.store.state()?;
         let mut report = StatusReport {
             planned: self.store.planned()?,
             ..StatusReport::default()
