@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Daemon;
-use super::http::{Request, Response};
+use super::message::{Request, Response};
 use crate::ids::{ComponentName, Digest};
 use crate::update::{self, UpdateError};
 

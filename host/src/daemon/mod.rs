@@ -3,48 +3,43 @@
 //! ([`socket`]) and optionally on loopback TCP with a bearer token, `/metrics` on an
 //! optional loopback port, and runs the [`scheduler`](crate::scheduler) on the manager's clock.
 //!
+//! The files: [`server`] (hyper on tokio: connections, limits, the blocking pool),
+//! [`authorize`] (who may ask what where), [`api`] (the routes), [`message`] (requests
+//! and answers as the routes see them), [`socket`] (the control socket's file), `observe`
+//! (notifications and metrics of what happens); this one starts, schedules and stops.
+//!
 //! Signals: SIGTERM or SIGINT stop accepting, let requests in flight finish (up to
 //! [`DRAIN`]), flush notifications, save the call history and remove the socket. SIGHUP
 //! reloads the policy file: a valid one replaces the policy at once; an invalid one is
 //! logged with its reason and the old policy stays.
-//!
-//! Each connection carries one request, which must arrive whole within [`READ_TIMEOUT`];
-//! each is served on its own thread, at most [`MAX_CONNECTIONS`] at once and at most
-//! [`MAX_TCP_CONNECTIONS`] of them from TCP, so the control socket always has room (more
-//! get a 503).
 
 pub mod api;
-pub mod http;
+pub mod authorize;
+pub mod client;
+pub mod message;
 pub mod observe;
+pub mod server;
 pub mod socket;
 
-use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::policy::Policy;
 use crate::scheduler::{CycleReport, LoadHistory, Scheduler};
 use crate::store::DaemonFile;
 use crate::update::{Options, UpdateError, UpdateManager};
-use api::Peer;
-use http::Response;
 use observe::Observer;
+use server::{Budget, Listeners, Shutdown};
 
 /// How long a stopping daemon waits for requests in flight.
 pub const DRAIN: Duration = Duration::from_secs(10);
-/// Most requests served at once.
-pub const MAX_CONNECTIONS: usize = 64;
-/// How long a connection may take to send its whole request.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most requests served at once on the TCP listeners (control and metrics together), so
-/// that they can never take the control socket's share.
-pub const MAX_TCP_CONNECTIONS: usize = 16;
 
 /// Why the daemon could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -96,16 +91,18 @@ pub struct Daemon {
     history: Arc<LoadHistory>,
     token: Option<String>,
     stopping: AtomicBool,
+    /// Requests being answered.
     in_flight: AtomicUsize,
-    /// Requests in flight on the TCP listeners.
-    tcp_in_flight: AtomicUsize,
+    /// How much work may wait or run at once.
+    budget: Budget,
 }
 
 /// A daemon that is loaded and bound, ready to [`serve`](Started::serve).
 pub struct Started {
     pub daemon: Arc<Daemon>,
+    runtime: tokio::runtime::Runtime,
     listeners: Listeners,
-    signals: signal_hook::iterator::Signals,
+    signals: Signals,
     state: PathBuf,
     tick: Duration,
     host_seed: String,
@@ -116,21 +113,49 @@ impl Started {
     pub fn serve(self) -> Result<(), DaemonError> {
         let Self {
             daemon,
+            runtime,
             listeners,
             signals,
             state,
             tick,
             host_seed,
         } = self;
-        daemon.run(listeners, signals, &state, tick, &host_seed)
+        daemon.run(runtime, listeners, signals, &state, tick, &host_seed)
     }
 }
 
-/// The listeners a daemon serves.
-struct Listeners {
-    unix: UnixListener,
-    tcp: Option<TcpListener>,
-    metrics: Option<TcpListener>,
+/// The signals the daemon handles, registered before its socket exists.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    /// Registers the handlers (inside the runtime).
+    fn register() -> io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+/// What a signal asks of the daemon.
+enum Asked {
+    Stop(&'static str),
+    Reload,
+}
+
+impl Signals {
+    async fn next(&mut self) -> Asked {
+        tokio::select! {
+            _ = self.terminate.recv() => Asked::Stop("SIGTERM"),
+            _ = self.interrupt.recv() => Asked::Stop("SIGINT"),
+            _ = self.hangup.recv() => Asked::Reload,
+        }
+    }
 }
 
 impl Daemon {
@@ -155,38 +180,37 @@ impl Daemon {
         let history = Arc::new(history);
         let metrics = Arc::new(anya_metrics::Metrics::new());
         let notifier = start_notifier(&policy)?;
-        let state = manager.store().load_state()?;
+        let state = manager.store().state()?;
+        // The metrics come from the state; the components load once serving has begun
+        // ([`Daemon::load_components`]), so a large host is ready at once.
         for (name, c) in &state.components {
-            // From the compile cache: no compile at start unless the cache is gone.
-            match manager.slot(name) {
-                Ok(_) => {
-                    metrics.set_active(
-                        name.as_str(),
-                        &c.active.version.to_string(),
-                        &c.active.digest.to_hex(),
-                    );
-                    metrics.set_trial(
-                        name.as_str(),
-                        matches!(c.status, crate::store::Lifecycle::Trial { .. }),
-                    );
-                }
-                Err(e) => tracing::error!(component = %name, error = %e, "could not load"),
-            }
+            metrics.set_active(
+                name.as_str(),
+                &c.active.version.to_string(),
+                &c.active.digest.to_hex(),
+            );
+            metrics.set_trial(
+                name.as_str(),
+                matches!(c.status, crate::store::Lifecycle::Trial { .. }),
+            );
         }
-        // Handlers first: a signal that comes once the socket exists is always handled.
-        let signals = signal_hook::iterator::Signals::new([
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGHUP,
-        ])
-        .map_err(|source| DaemonError::Io {
-            path: PathBuf::from("signals"),
+        let runtime = server::runtime().map_err(|source| DaemonError::Io {
+            path: PathBuf::from("the daemon's runtime"),
             source,
         })?;
-        let listeners = Listeners {
-            unix: socket::bind(&config.state)?,
-            tcp: config.tcp.map(bind_loopback).transpose()?,
-            metrics: config.metrics.map(bind_loopback).transpose()?,
+        let (signals, listeners) = {
+            let _inside = runtime.enter();
+            // Handlers first: a signal that comes once the socket exists is always handled.
+            let signals = Signals::register().map_err(|source| DaemonError::Io {
+                path: PathBuf::from("signals"),
+                source,
+            })?;
+            let listeners = Listeners {
+                unix: socket::bind(&config.state)?,
+                tcp: config.tcp.map(bind_loopback).transpose()?,
+                metrics: config.metrics.map(bind_loopback).transpose()?,
+            };
+            (signals, listeners)
         };
         if listeners.tcp.is_some() && config.token.as_deref().is_none_or(str::is_empty) {
             return Err(DaemonError::Tcp {
@@ -209,10 +233,11 @@ impl Daemon {
             token: config.token.clone(),
             stopping: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
-            tcp_in_flight: AtomicUsize::new(0),
+            budget: Budget::new(),
         });
         Ok(Started {
             daemon,
+            runtime,
             listeners,
             signals,
             state: config.state.clone(),
@@ -278,92 +303,49 @@ impl Daemon {
         }
     }
 
-    /// Serves until SIGTERM or SIGINT.
+    /// Serves until SIGTERM or SIGINT, then stops in order: no new requests, the ones in
+    /// flight answered (up to [`DRAIN`]), the scheduler's cycle finished, notifications
+    /// flushed, the call history saved, the socket removed.
     fn run(
         self: Arc<Self>,
+        runtime: tokio::runtime::Runtime,
         listeners: Listeners,
-        mut signals: signal_hook::iterator::Signals,
+        mut signals: Signals,
         state: &std::path::Path,
         tick: Duration,
         host_seed: &str,
     ) -> Result<(), DaemonError> {
         let socket_path = socket::control_socket(state);
-        let tcp_addr = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
-        let metrics_addr = listeners.metrics.as_ref().and_then(|l| l.local_addr().ok());
         tracing::info!(
             socket = %socket_path.display(),
-            tcp = ?tcp_addr,
-            metrics = ?metrics_addr,
+            tcp = ?listeners.tcp.as_ref().and_then(|l| l.local_addr().ok()),
+            metrics = ?listeners.metrics.as_ref().and_then(|l| l.local_addr().ok()),
             "serving"
         );
-        let mut threads = Vec::new();
-        {
+        let shutdown = Shutdown::new();
+        let accept_loops = listeners.serve(&runtime, &self, &shutdown);
+        let loading = {
             let d = Arc::clone(&self);
-            let unix = listeners.unix;
-            threads.push(std::thread::spawn(move || {
-                for stream in unix.incoming() {
-                    if d.stopping.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    match stream {
-                        Ok(s) => {
-                            let peer = Peer::Unix {
-                                uid: socket::peer_uid(&s),
-                            };
-                            d.spawn_connection(s, peer, Access::Control);
-                        }
-                        Err(e) => tracing::warn!(error = %e, "accept failed"),
-                    }
-                }
-            }));
-        }
-        for (listener, access) in [
-            (listeners.tcp, Access::Token),
-            (listeners.metrics, Access::MetricsOnly),
-        ] {
-            let Some(listener) = listener else { continue };
-            let d = Arc::clone(&self);
-            threads.push(std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if d.stopping.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    match stream {
-                        Ok(s) => {
-                            let Ok(addr) = s.peer_addr() else { continue };
-                            d.spawn_connection(s, Peer::Tcp { addr }, access);
-                        }
-                        Err(e) => tracing::warn!(error = %e, "accept failed"),
-                    }
-                }
-            }));
-        }
+            std::thread::spawn(move || d.load_components())
+        };
         let scheduler = {
             let d = Arc::clone(&self);
             let seed = host_seed.to_owned();
             std::thread::spawn(move || d.schedule(tick, &seed))
         };
 
-        for signal in signals.forever() {
-            if signal == signal_hook::consts::SIGHUP {
-                if let Err(reason) = self.reload() {
-                    tracing::error!("policy not reloaded, the old one stays: {reason}");
-                }
-                continue;
-            }
-            tracing::info!(signal, "stopping");
-            break;
-        }
+        runtime.block_on(self.until_stop_signal(&mut signals));
         self.stopping.store(true, Ordering::SeqCst);
-        // Wake the accept loops.
-        let _ = UnixStream::connect(&socket_path);
-        for addr in [tcp_addr, metrics_addr].into_iter().flatten() {
-            let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
-        }
+        shutdown.begin();
         let deadline = Instant::now() + DRAIN;
-        while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        runtime.block_on(async {
+            for accept_loop in accept_loops {
+                let _ = accept_loop.await;
+            }
+            while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
         let left = self.in_flight.load(Ordering::SeqCst);
         if left > 0 {
             tracing::warn!(left, "stopping with requests still in flight");
@@ -377,21 +359,77 @@ impl Daemon {
         } else {
             tracing::warn!("stopping while a scheduler cycle is still running");
         }
+        if loading.is_finished() {
+            let _ = loading.join();
+        }
         self.save_history();
         self.observer.shutdown(Duration::from_secs(5));
         let _ = std::fs::remove_file(&socket_path);
-        // An accept loop the wake-up could not reach (its socket file was removed, so
-        // nothing can connect to it) stays blocked in `accept`: it is left to end with the
-        // process rather than waited for.
-        for t in threads {
-            if t.is_finished() {
-                let _ = t.join();
-            } else {
-                tracing::debug!("an accept loop was not woken; leaving it");
-            }
-        }
+        // A request still running past the drain is left to end with the process.
+        runtime.shutdown_timeout(Duration::from_millis(100));
         tracing::info!("stopped");
         Ok(())
+    }
+
+    /// Loads every installed component (verified again, compiled code from the cache),
+    /// on as many threads as there are cores, while the daemon already serves: a call
+    /// to one not loaded yet loads it first. A component that does not load is logged
+    /// and left for its first call to report.
+    fn load_components(&self) {
+        let started = Instant::now();
+        let names: Vec<_> = match self.manager.store().state() {
+            Ok(state) => state.components.keys().cloned().collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the state to load the components");
+                return;
+            }
+        };
+        let next = AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        std::thread::scope(|s| {
+            for _ in 0..threads.min(names.len()) {
+                s.spawn(|| {
+                    while !self.stopping.load(Ordering::SeqCst) {
+                        let Some(name) = names.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            return;
+                        };
+                        if let Err(e) = self.manager.slot(name) {
+                            tracing::error!(component = %name, error = %e, "could not load");
+                        }
+                    }
+                });
+            }
+        });
+        tracing::info!(
+            components = names.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "components loaded"
+        );
+    }
+
+    /// Handles SIGHUP (a reload, off the signal task) until SIGTERM or SIGINT.
+    async fn until_stop_signal(self: &Arc<Self>, signals: &mut Signals) {
+        loop {
+            match signals.next().await {
+                Asked::Stop(signal) => {
+                    tracing::info!(signal, "stopping");
+                    return;
+                }
+                Asked::Reload => {
+                    let d = Arc::clone(self);
+                    let reloaded = tokio::task::spawn_blocking(move || d.reload()).await;
+                    match reloaded {
+                        Ok(Ok(())) => {}
+                        Ok(Err(reason)) => {
+                            tracing::error!("policy not reloaded, the old one stays: {reason}");
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "policy not reloaded: the reload failed")
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The scheduler loop: a cycle whenever one is due by the clock.
@@ -423,224 +461,23 @@ impl Daemon {
             }
         }
     }
-
-    fn spawn_connection<S>(self: &Arc<Self>, stream: S, peer: Peer, access: Access)
-    where
-        S: io::Read + Write + Send + Timeouts + 'static,
-    {
-        let tcp = !matches!(access, Access::Control);
-        let count = self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let tcp_count = if tcp {
-            self.tcp_in_flight.fetch_add(1, Ordering::SeqCst)
-        } else {
-            0
-        };
-        let d = Arc::clone(self);
-        let guard = InFlight {
-            daemon: Arc::clone(self),
-            tcp,
-        };
-        if count >= MAX_CONNECTIONS || tcp_count >= MAX_TCP_CONNECTIONS {
-            let mut stream = stream;
-            let _ = Response::json(
-                503,
-                &serde_json::json!({"error": "too many requests at once", "exit_code": 6}),
-            )
-            .write_to(&mut stream);
-            drop(guard);
-            return;
-        }
-        std::thread::spawn(move || {
-            let _guard = guard;
-            let mut stream = stream;
-            stream.set_timeouts(READ_TIMEOUT);
-            let mut timed = Deadline {
-                stream: &mut stream,
-                until: Instant::now() + READ_TIMEOUT,
-            };
-            let request = match http::read_request(&mut timed) {
-                Ok(request) => request,
-                Err(e) => {
-                    let refusal = Response::json(
-                        400,
-                        &serde_json::json!({"error": e.to_string(), "exit_code": 2}),
-                    );
-                    if let Err(e) = refusal.write_to(&mut stream) {
-                        tracing::debug!(error = %e, "could not answer");
-                    }
-                    return;
-                }
-            };
-            tracing::debug!(method = request.method, path = request.path, peer = ?peer, "request");
-            let response = d.authorize(&request, &peer, access).unwrap_or_else(|| {
-                if d.stopping.load(Ordering::SeqCst) {
-                    Response::json(
-                        503,
-                        &serde_json::json!({"error": "the daemon is stopping", "exit_code": 6}),
-                    )
-                } else {
-                    d.route(&request, &peer)
-                }
-            });
-            if let Err(e) = response.write_to(&mut stream) {
-                tracing::debug!(error = %e, "could not answer");
-            }
-        });
-    }
-
-    /// `Some(refusal)` when the request may not go through this listener.
-    fn authorize(&self, request: &http::Request, peer: &Peer, access: Access) -> Option<Response> {
-        let refuse = |status, message: &str| {
-            Some(Response::json(
-                status,
-                &serde_json::json!({"error": message, "exit_code": 1}),
-            ))
-        };
-        if matches!(peer, Peer::Tcp { .. }) {
-            // A browser page on another origin can reach loopback; it cannot make its
-            // Host header say localhost (DNS rebinding).
-            let host = request.header("host").unwrap_or("");
-            if !is_loopback_host(host) {
-                return refuse(
-                    403,
-                    &format!("Host {host:?} is not this machine's loopback name"),
-                );
-            }
-        }
-        match access {
-            Access::Control => None,
-            Access::MetricsOnly => {
-                if request.method == "GET" && request.path == "/metrics" {
-                    None
-                } else {
-                    refuse(404, "this listener serves only GET /metrics")
-                }
-            }
-            Access::Token => {
-                let expected = self.token.as_deref().unwrap_or("");
-                let given = request
-                    .header("authorization")
-                    .and_then(|h| h.strip_prefix("Bearer "))
-                    .unwrap_or("");
-                if expected.is_empty() || !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-                    let mut r = Response::json(
-                        401,
-                        &serde_json::json!({"error": "a bearer token is required", "exit_code": 1}),
-                    );
-                    r.extra_headers.push(("WWW-Authenticate", "Bearer".into()));
-                    Some(r)
-                } else {
-                    None
-                }
-            }
-        }
-    }
 }
 
-/// What a listener allows.
-#[derive(Debug, Clone, Copy)]
-enum Access {
-    /// The control socket: everything (the socket's mode limits who connects).
-    Control,
-    /// Loopback TCP: everything, with the bearer token.
-    Token,
-    /// The metrics port: `GET /metrics` only.
-    MetricsOnly,
-}
-
-/// Counts a request in flight until dropped.
-struct InFlight {
-    daemon: Arc<Daemon>,
-    tcp: bool,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.daemon.in_flight.fetch_sub(1, Ordering::SeqCst);
-        if self.tcp {
-            self.daemon.tcp_in_flight.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
-/// Reads from a stream until a deadline for the whole request, however slowly the peer
-/// sends it.
-struct Deadline<'a, S: Timeouts> {
-    stream: &'a mut S,
-    until: Instant,
-}
-
-impl<S: io::Read + Timeouts> io::Read for Deadline<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the request took too long to arrive",
-            ));
-        }
-        self.stream.set_read_timeout_to(left);
-        self.stream.read(buf)
-    }
-}
-
-/// Streams that take read and write timeouts.
-pub trait Timeouts {
-    fn set_timeouts(&mut self, timeout: Duration);
-    fn set_read_timeout_to(&mut self, timeout: Duration);
-}
-
-impl Timeouts for UnixStream {
-    fn set_timeouts(&mut self, timeout: Duration) {
-        let _ = self.set_read_timeout(Some(timeout));
-        let _ = self.set_write_timeout(Some(timeout));
-    }
-    fn set_read_timeout_to(&mut self, timeout: Duration) {
-        let _ = self.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
-    }
-}
-
-impl Timeouts for TcpStream {
-    fn set_timeouts(&mut self, timeout: Duration) {
-        let _ = self.set_read_timeout(Some(timeout));
-        let _ = self.set_write_timeout(Some(timeout));
-    }
-    fn set_read_timeout_to(&mut self, timeout: Duration) {
-        let _ = self.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
-    }
-}
-
-fn bind_loopback(addr: SocketAddr) -> Result<TcpListener, DaemonError> {
+/// A loopback TCP listener on the runtime (call inside it).
+fn bind_loopback(addr: SocketAddr) -> Result<tokio::net::TcpListener, DaemonError> {
     if !addr.ip().is_loopback() {
         return Err(DaemonError::Tcp {
             addr,
             reason: "only loopback addresses are served".into(),
         });
     }
-    TcpListener::bind(addr).map_err(|e| DaemonError::Tcp {
+    let tcp_error = |e: io::Error| DaemonError::Tcp {
         addr,
         reason: e.to_string(),
-    })
-}
-
-/// `localhost`, `127.0.0.1` or `[::1]`, with or without a port.
-pub fn is_loopback_host(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((inner, port)) if port.is_empty() || port.starts_with(':') => inner,
-            _ => return false,
-        }
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
-    matches!(
-        name.to_ascii_lowercase().as_str(),
-        "localhost" | "127.0.0.1" | "::1"
-    )
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let listener = std::net::TcpListener::bind(addr).map_err(tcp_error)?;
+    listener.set_nonblocking(true).map_err(tcp_error)?;
+    tokio::net::TcpListener::from_std(listener).map_err(tcp_error)
 }
 
 /// The notifier the policy's `[notifications]` asks for; `None` without a target.
@@ -699,40 +536,4 @@ fn start_notifier(policy: &Policy) -> Result<Option<anya_notify::Notifier>, Daem
     anya_notify::Notifier::start(config)
         .map(Some)
         .map_err(|e| DaemonError::Notifications(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_names_pass_the_host_check() {
-        for ok in [
-            "localhost",
-            "localhost:8080",
-            "127.0.0.1:1",
-            "[::1]:9",
-            "[::1]",
-            "LOCALHOST",
-        ] {
-            assert!(is_loopback_host(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "evil.example",
-            "evil.example:80",
-            "127.0.0.2",
-            "[::1]x",
-            "localhost.evil.com",
-        ] {
-            assert!(!is_loopback_host(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-    }
 }

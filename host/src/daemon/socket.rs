@@ -26,8 +26,9 @@ pub fn current_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Binds the control socket of `state`, replacing a stale one.
-pub fn bind(state: &Path) -> Result<UnixListener, DaemonError> {
+/// Binds the control socket of `state`, replacing a stale one, on the tokio runtime the
+/// caller is in.
+pub fn bind(state: &Path) -> Result<tokio::net::UnixListener, DaemonError> {
     let dir = control_dir(state);
     let io_error = |path: &Path| {
         let path = path.to_owned();
@@ -72,28 +73,6 @@ pub fn bind(state: &Path) -> Result<UnixListener, DaemonError> {
     }
     let listener = UnixListener::bind(&path).map_err(io_error(&path))?;
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(io_error(&path))?;
-    Ok(listener)
-}
-
-/// The user id of the process at the other end of `stream`.
-pub fn peer_uid(stream: &UnixStream) -> Option<u32> {
-    use std::os::fd::AsRawFd;
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid for writes of the sizes given; the descriptor
-    // belongs to `stream` for the duration of the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut cred).cast(),
-            &raw mut len,
-        )
-    };
-    (rc == 0).then_some(cred.uid)
+    listener.set_nonblocking(true).map_err(io_error(&path))?;
+    tokio::net::UnixListener::from_std(listener).map_err(io_error(&path))
 }

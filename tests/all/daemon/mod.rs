@@ -21,6 +21,8 @@ use serde_json::Value;
 
 use crate::common::{Node, anya_bin, text};
 
+mod limits;
+
 const GUIDE_POLICY: &str = anya_fixtures::GUIDE_POLICY;
 const PATIENCE: Duration = Duration::from_secs(60);
 const SECRET: &str = "a webhook secret shared with the receiver";

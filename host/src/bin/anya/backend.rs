@@ -3,7 +3,6 @@
 //! the same answers: the daemon returns the library's own reports, which this side prints
 //! with the same code.
 
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use semver::Version;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use anya_host::daemon::{http, socket};
+use anya_host::daemon::{client, socket};
 use anya_host::ids::{ComponentName, Digest};
 use anya_host::update::{
     ApproveOutcome, CheckReport, InstallOutcome, RollbackOutcome, StatusReport, UpdateManager,
@@ -46,9 +45,9 @@ pub struct Unresponsive {
     pub socket: PathBuf,
 }
 
-/// A connection to the daemon serving a state folder.
+/// A connection to the daemon serving a state folder, kept for the command's duration.
 pub struct Client {
-    socket: PathBuf,
+    connection: client::Client,
 }
 
 impl Client {
@@ -60,16 +59,13 @@ impl Client {
         if !socket.exists() {
             return Ok(None);
         }
-        let Ok(stream) = UnixStream::connect(&socket) else {
+        let Ok(connection) = client::Client::connect(&socket, PING_TIMEOUT) else {
             return Ok(None);
         };
-        let client = Self { socket };
-        match client.exchange::<Value>(stream, PING_TIMEOUT, "GET", "/v1/ping", None) {
+        let client = Self { connection };
+        match client.exchange::<Value>(PING_TIMEOUT, "GET", "/v1/ping", None) {
             Ok(_) => Ok(Some(client)),
-            Err(e) if is_timeout(&e) => Err(Unresponsive {
-                socket: client.socket,
-            }
-            .into()),
+            Err(e) if is_timeout(&e) => Err(Unresponsive { socket }.into()),
             Err(_) => Ok(None),
         }
     }
@@ -80,25 +76,22 @@ impl Client {
         target: &str,
         body: Option<Value>,
     ) -> Result<T> {
-        let stream = UnixStream::connect(&self.socket)
-            .with_context(|| format!("cannot reach the daemon at {}", self.socket.display()))?;
-        self.exchange(stream, OPERATION_TIMEOUT, method, target, body)
+        self.exchange(OPERATION_TIMEOUT, method, target, body)
     }
 
-    /// One request on `stream`, each read and write bounded by `timeout`.
+    /// One request on the kept connection, bounded by `timeout`.
     fn exchange<T: DeserializeOwned>(
         &self,
-        stream: UnixStream,
         timeout: Duration,
         method: &str,
         target: &str,
         body: Option<Value>,
     ) -> Result<T> {
-        stream.set_read_timeout(Some(timeout))?;
-        stream.set_write_timeout(Some(timeout))?;
         let body = body.map(|b| serde_json::to_vec(&b).expect("JSON serializes"));
-        let (status, answer) = http::exchange(&stream, method, target, None, body.as_deref())
-            .with_context(|| format!("the daemon at {}", self.socket.display()))?;
+        let (status, answer) = self
+            .connection
+            .request(method, target, body, timeout)
+            .with_context(|| format!("the daemon at {}", self.connection.socket().display()))?;
         if status == 200 {
             return serde_json::from_slice(&answer)
                 .with_context(|| format!("the daemon's answer to {method} {target}"));
@@ -120,12 +113,10 @@ impl Client {
 /// Whether a request failed by running out of time.
 fn is_timeout(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
-            matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            )
-        })
+        matches!(
+            cause.downcast_ref(),
+            Some(client::ClientError::Timeout { .. })
+        )
     })
 }
 
