@@ -1,48 +1,52 @@
-//! Call overhead, both modes (`cargo bench -p anya-tests --bench calls`): Anya's call path
-//! (`Runtime::call`, JSON in and out, fuel, epoch deadline, store limits) against bare
-//! wasmtime calling the same component with a `TypedFunc`:
-//! - fresh mode: a pooling instantiate-and-call per call, on both sides;
-//! - warm mode: a call on a live instance, on both sides.
+//! Call cost, both modes, beside its floors in one run
+//! (`cargo bench -p anya-tests --bench calls`).
 //!
-//! Two functions of `bech32` 1.1.0: `address.decode` (a string in, a record out: the JSON
-//! conversion shows) and `lifecycle.health` (nothing in, `ok` out: almost pure call and
-//! instance cost). The bare side is what a host that names wasmtime itself would write: a
-//! pooling engine with wasmtime's defaults (no fuel, no epoch deadline, 4 GiB memory
-//! reservations that elide bounds checks), WASI p2 with a default context, and the
-//! `anya:host` imports stubbed (these two functions never call them). In warm mode a third
-//! side, bare wasmtime with fuel and epoch interruption on (the checks Anya's sandbox
-//! compiles into the guest), separates the sandbox's cost from the call path's.
+//! The function is `bech32` 1.1.0's `address.decode`, on the Extism peer's inputs (a
+//! valid P2TR address, and its invalid twin with a bech32 checksum on a v1 program: the
+//! whole decoder runs, then an error comes back), so the figures read beside
+//! `bench/extism-peer` (see `tests/benches/README.md`). Sides:
+//! - `manager`: [`UpdateManager::call`], what an embedder and the daemon call: the slot,
+//!   the call context, the runtime, the trial counters;
+//! - `runtime`: [`Runtime::call`] on a loaded component, JSON in and out;
+//! - `bare-same`: bare wasmtime on Anya's own engine configuration
+//!   ([`anya_host::runtime::engine_config`]: the same pool, fuel and epoch interruption)
+//!   with the same limits (fuel and deadline refilled per call, the same memory cap), a
+//!   `TypedFunc`: the floor Anya's call path is measured against;
+//! - `bare-default`: bare wasmtime with wasmtime's default pooling settings, no fuel, no
+//!   epoch: what a host that names wasmtime itself would write first.
 //!
-//! Each ratio compares two benchmarks of one run; the table at the end prints the median
-//! time per call of each and the ratios.
+//! Fresh mode instantiates per call on every side; warm mode calls a live instance.
+//! `throughput` runs fresh calls on 2 threads for 2 s and counts them. The table at the
+//! end prints each median and its ratio to `bare-same`.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anya_fixtures::BECH32_1_1_0;
-use anya_host::ids::ComponentName;
-use anya_host::keys::SecretKey;
-use anya_host::manifest::{CallMode, Manifest};
-use anya_host::runtime::{CallContext, LoadedComponent, Runtime, RuntimeConfig};
-use anya_host::trust::TrustStore;
-use anya_host::{package, signature};
+use anya_host::manifest::CallMode;
+use anya_host::runtime::{CallContext, Limits, LoadedComponent, Runtime};
+use anya_host::update::{Options, UpdateManager};
 use criterion::Criterion;
 use serde_json::{Value, json};
 use wasmtime::component::{
-    ComponentExportIndex, ComponentType, Instance, InstancePre, Lift, Linker, ResourceTable,
-    TypedFunc,
+    ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, ResourceTable, TypedFunc,
 };
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// BIP-173's first valid P2WPKH vector.
-const ADDRESS: &str = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
-const ADDRESS_IFACE: &str = "anya:bitcoin/address@1.0.0";
-const LIFECYCLE_IFACE: &str = "anya:extension/lifecycle@1.0.0";
+use support::{INPUTS, INVALID, VALID, bech32};
 
-/// `anya:bitcoin/address.segwit-address`, typed for the bare side.
+const ADDRESS_IFACE: &str = "anya:bitcoin/address@1.0.0";
+
+/// `anya:bitcoin/address.segwit-address`, typed for the bare sides.
 #[derive(ComponentType, Lift, Debug)]
 #[component(record)]
 struct SegwitAddress {
@@ -53,48 +57,49 @@ struct SegwitAddress {
 }
 
 type Decode = TypedFunc<(String,), (Result<SegwitAddress, String>,)>;
-type Health = TypedFunc<(), (Result<(), String>,)>;
 
 // ---------------------------------------------------------------------------------------
-// Anya's side.
+// Anya's sides.
 
 struct Anya {
     _dir: tempfile::TempDir,
-    runtime: Runtime,
+    manager: UpdateManager,
     loaded: Arc<LoadedComponent>,
 }
 
 impl Anya {
-    /// `bech32` 1.1.0 signed by a seeded key, verified against a trust store, loaded.
+    /// A host with `bech32` 1.1.0 installed (see [`support::host`]).
     fn new() -> Self {
-        let key = SecretKey::from_seed([1; 32]);
-        let trust = TrustStore::parse(&format!(
-            "[[key]]\nname = \"bench\"\npublic_key = \"{}\"\nmay_sign = [\"*\"]\n",
-            key.public().to_hex()
-        ))
-        .unwrap();
-        let f = &BECH32_1_1_0;
-        let manifest = Manifest::parse(&f.manifest_text()).unwrap();
-        let bytes = package::embed_manifest(&f.wasm_bytes(), &manifest).unwrap();
-        let signed = signature::sign(&bytes, &key).unwrap();
-        let verified = package::verify(signed, &trust).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let runtime = Runtime::new(RuntimeConfig::new(dir.path().join("cache"))).unwrap();
-        let loaded = runtime.load(&verified).unwrap();
+        let manager = support::host(dir.path(), Options::default());
+        let loaded = Arc::clone(&manager.slot(&bech32()).unwrap().current().loaded);
         Self {
             _dir: dir,
-            runtime,
+            manager,
             loaded,
         }
     }
 
-    fn ctx(mode: CallMode) -> CallContext {
-        CallContext::in_memory(ComponentName::parse("bech32").unwrap()).with_mode(mode)
+    /// The manager's calls to `bech32` run in `mode` from now on.
+    fn set_mode(&self, mode: CallMode) {
+        let mut options = (*self.manager.options()).clone();
+        options.call_modes.insert(bech32(), mode);
+        self.manager.set_options(options);
     }
 
-    fn call(&self, ctx: &CallContext, function: &str, args: Value) -> Value {
-        self.runtime
-            .call(&self.loaded, ctx, function, args)
+    fn manager_call(&self, address: &str) -> Value {
+        self.manager
+            .call(&bech32(), "decode", json!(address))
+            .unwrap()
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.manager.runtime().unwrap()
+    }
+
+    fn runtime_call(&self, ctx: &CallContext, address: &str) -> Value {
+        self.runtime()
+            .call(&self.loaded, ctx, "address.decode", json!(address))
             .unwrap()
     }
 }
@@ -105,6 +110,7 @@ impl Anya {
 struct BareData {
     wasi: WasiCtx,
     table: ResourceTable,
+    limits: StoreLimits,
 }
 
 impl WasiView for BareData {
@@ -116,22 +122,27 @@ impl WasiView for BareData {
     }
 }
 
+/// A bare host: an engine, a pre-instantiated `bech32`, the export's index.
 struct Bare {
-    /// Fuel and epoch interruption on, like Anya's engine: the budget is reset per call.
+    /// Fuel and an epoch deadline are refilled per call (the engine meters).
     metered: bool,
+    limits: Limits,
     engine: Engine,
     pre: InstancePre<BareData>,
     decode: ComponentExportIndex,
-    health: ComponentExportIndex,
 }
 
 impl Bare {
-    /// `metered`: fuel and epoch interruption, as Anya's engine has them (the guest's
-    /// code pays for both checks); the cost of the sandbox rather than of the call path.
-    fn new(metered: bool) -> Self {
+    /// On Anya's own engine configuration, with Anya's default limits.
+    fn same_as_anya() -> Self {
+        let limits = Limits::default();
+        Self::new(anya_host::runtime::engine_config(&limits), true, limits)
+    }
+
+    /// wasmtime's default pooling settings, unmetered.
+    fn wasmtime_default() -> Self {
         let mut pool = PoolingAllocationConfig::new();
-        // Enough for a few live instances; wasmtime's default of 1000 reserves terabytes
-        // of address space at its default 4 GiB per memory.
+        // wasmtime's default of 1000 slots reserves terabytes at 4 GiB per memory.
         pool.total_component_instances(16)
             .total_core_instances(128)
             .total_memories(32)
@@ -139,9 +150,11 @@ impl Bare {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .consume_fuel(metered)
-            .epoch_interruption(metered)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        Self::new(config, false, Limits::default())
+    }
+
+    fn new(config: Config, metered: bool, limits: Limits) -> Self {
         let engine = Engine::new(&config).unwrap();
         let component =
             wasmtime::component::Component::new(&engine, BECH32_1_1_0.wasm_bytes()).unwrap();
@@ -149,16 +162,24 @@ impl Bare {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
         linker.define_unknown_imports_as_traps(&component).unwrap();
         let pre = linker.instantiate_pre(&component).unwrap();
-        let export = |iface: &str, name: &str| {
-            let iface = component.get_export_index(None, iface).unwrap();
-            component.get_export_index(Some(&iface), name).unwrap()
-        };
+        let iface = component.get_export_index(None, ADDRESS_IFACE).unwrap();
+        let decode = component.get_export_index(Some(&iface), "decode").unwrap();
+        if metered {
+            let weak = engine.weak();
+            std::thread::spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+        }
         Self {
             metered,
-            decode: export(ADDRESS_IFACE, "decode"),
-            health: export(LIFECYCLE_IFACE, "health"),
+            limits,
             engine,
             pre,
+            decode,
         }
     }
 
@@ -168,8 +189,15 @@ impl Bare {
             BareData {
                 wasi: WasiCtx::builder().build(),
                 table: ResourceTable::new(),
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(self.limits.memory_bytes)
+                    .build(),
             },
         );
+        if self.metered {
+            store.limiter(|d| &mut d.limits);
+            store.epoch_deadline_trap();
+        }
         self.refill(&mut store);
         store
     }
@@ -177,21 +205,25 @@ impl Bare {
     /// A metered store's budget for one more call (no-op otherwise).
     fn refill(&self, store: &mut Store<BareData>) {
         if self.metered {
-            store.set_fuel(1_000_000_000).unwrap();
-            store.set_epoch_deadline(1_000);
+            store.set_fuel(self.limits.fuel).unwrap();
+            store.set_epoch_deadline(1 + self.limits.deadline.as_millis() as u64 / 10);
         }
     }
 
-    fn instance(&self, store: &mut Store<BareData>) -> Instance {
-        self.pre.instantiate(store).unwrap()
-    }
-
-    fn decode(&self, store: &mut Store<BareData>, instance: &Instance) -> Decode {
+    fn decode(&self, store: &mut Store<BareData>) -> Decode {
+        let instance = self.pre.instantiate(&mut *store).unwrap();
         instance.get_typed_func(store, self.decode).unwrap()
     }
 
-    fn health(&self, store: &mut Store<BareData>, instance: &Instance) -> Health {
-        instance.get_typed_func(store, self.health).unwrap()
+    /// One fresh call: a store, an instance, the call; whether it decoded a P2TR address.
+    fn fresh_call(&self, address: &str) -> bool {
+        let mut store = self.store();
+        let decode = self.decode(&mut store);
+        decode
+            .call(&mut store, (address.to_owned(),))
+            .unwrap()
+            .0
+            .is_ok_and(|a| a.hrp == "bc" && a.witness_version == 1 && a.program.len() == 32)
     }
 }
 
@@ -228,167 +260,141 @@ impl Samples {
     }
 }
 
-fn bench(c: &mut Criterion, samples: &Samples, anya: &Anya, bare: &Bare, metered: &Bare) {
-    let fresh = Anya::ctx(CallMode::Fresh);
-    let warm = Anya::ctx(CallMode::Warm);
-
-    // Sanity: both sides answer the same thing before anything is timed.
-    let decoded = anya.call(&fresh, "address.decode", json!(ADDRESS));
-    assert_eq!(decoded["ok"]["hrp"], json!("bc"), "{decoded}");
-    assert_eq!(
-        anya.call(&warm, "lifecycle.health", Value::Null),
-        json!({"ok": null})
-    );
-    {
-        let mut store = bare.store();
-        let instance = bare.instance(&mut store);
-        let (answer,) = bare
-            .decode(&mut store, &instance)
-            .call(&mut store, (ADDRESS.to_owned(),))
-            .unwrap();
-        let answer = answer.unwrap();
-        assert_eq!((answer.hrp.as_str(), answer.witness_version), ("bc", 0));
-        assert_eq!(answer.program.len(), 20);
+/// Every side answers the same thing before anything is timed.
+fn sanity(anya: &Anya, same: &Bare, default: &Bare) {
+    let ctx = CallContext::in_memory(bech32());
+    for mode in [CallMode::Fresh, CallMode::Warm] {
+        anya.set_mode(mode);
+        let ok = anya.manager_call(VALID);
+        assert_eq!(ok["ok"]["witness-version"], json!(1), "{ok}");
+        let err = anya.manager_call(INVALID);
+        assert!(
+            err["err"].as_str().is_some_and(|e| e.contains("checksum")),
+            "{err}"
+        );
+        let ctx = ctx.clone().with_mode(mode);
+        assert_eq!(anya.runtime_call(&ctx, VALID), ok);
     }
+    for bare in [same, default] {
+        assert!(bare.fresh_call(VALID));
+        assert!(!bare.fresh_call(INVALID));
+    }
+}
 
+fn fresh(c: &mut Criterion, samples: &Samples, anya: &Anya, same: &Bare, default: &Bare) {
+    anya.set_mode(CallMode::Fresh);
+    let ctx = CallContext::in_memory(bech32());
     let mut group = c.benchmark_group("fresh");
-    group.bench_function("anya/decode", |b| {
-        b.iter_custom(|n| {
-            samples.time("fresh/anya/decode", n, || {
-                black_box(anya.call(&fresh, "address.decode", json!(ADDRESS)));
+    for (label, address) in INPUTS {
+        group.bench_function(format!("manager/{label}"), |b| {
+            b.iter_custom(|n| {
+                samples.time(&format!("fresh/manager/{label}"), n, || {
+                    black_box(anya.manager_call(address));
+                })
             })
-        })
-    });
-    group.bench_function("bare/decode", |b| {
-        b.iter_custom(|n| {
-            samples.time("fresh/bare/decode", n, || {
-                let mut store = bare.store();
-                let instance = bare.instance(&mut store);
-                let decode = bare.decode(&mut store, &instance);
-                black_box(
-                    decode
-                        .call(&mut store, (ADDRESS.to_owned(),))
-                        .unwrap()
-                        .0
-                        .unwrap(),
-                );
+        });
+        group.bench_function(format!("runtime/{label}"), |b| {
+            b.iter_custom(|n| {
+                samples.time(&format!("fresh/runtime/{label}"), n, || {
+                    black_box(anya.runtime_call(&ctx, address));
+                })
             })
-        })
-    });
-    group.bench_function("anya/health", |b| {
-        b.iter_custom(|n| {
-            samples.time("fresh/anya/health", n, || {
-                black_box(anya.call(&fresh, "lifecycle.health", Value::Null));
-            })
-        })
-    });
-    group.bench_function("bare/health", |b| {
-        b.iter_custom(|n| {
-            samples.time("fresh/bare/health", n, || {
-                let mut store = bare.store();
-                let instance = bare.instance(&mut store);
-                let health = bare.health(&mut store, &instance);
-                health.call(&mut store, ()).unwrap().0.unwrap();
-            })
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group("warm");
-    group.bench_function("anya/decode", |b| {
-        b.iter_custom(|n| {
-            samples.time("warm/anya/decode", n, || {
-                black_box(anya.call(&warm, "address.decode", json!(ADDRESS)));
-            })
-        })
-    });
-    let mut store = bare.store();
-    let instance = bare.instance(&mut store);
-    let decode = bare.decode(&mut store, &instance);
-    let health = bare.health(&mut store, &instance);
-    group.bench_function("bare/decode", |b| {
-        b.iter_custom(|n| {
-            samples.time("warm/bare/decode", n, || {
-                black_box(
-                    decode
-                        .call(&mut store, (ADDRESS.to_owned(),))
-                        .unwrap()
-                        .0
-                        .unwrap(),
-                );
-            })
-        })
-    });
-    let mut m_store = metered.store();
-    let m_instance = metered.instance(&mut m_store);
-    let m_decode = metered.decode(&mut m_store, &m_instance);
-    let m_health = metered.health(&mut m_store, &m_instance);
-    group.bench_function("bare-metered/decode", |b| {
-        b.iter_custom(|n| {
-            samples.time("warm/bare-metered/decode", n, || {
-                metered.refill(&mut m_store);
-                black_box(
-                    m_decode
-                        .call(&mut m_store, (ADDRESS.to_owned(),))
-                        .unwrap()
-                        .0
-                        .unwrap(),
-                );
-            })
-        })
-    });
-    group.bench_function("anya/health", |b| {
-        b.iter_custom(|n| {
-            samples.time("warm/anya/health", n, || {
-                black_box(anya.call(&warm, "lifecycle.health", Value::Null));
-            })
-        })
-    });
-    group.bench_function("bare/health", |b| {
-        b.iter_custom(|n| {
-            samples.time("warm/bare/health", n, || {
-                health.call(&mut store, ()).unwrap().0.unwrap();
-            })
-        })
-    });
-    group.bench_function("bare-metered/health", |b| {
-        b.iter_custom(|n| {
-            samples.time("warm/bare-metered/health", n, || {
-                metered.refill(&mut m_store);
-                m_health.call(&mut m_store, ()).unwrap().0.unwrap();
-            })
-        })
-    });
+        });
+        for (side, bare) in [("bare-same", same), ("bare-default", default)] {
+            group.bench_function(format!("{side}/{label}"), |b| {
+                b.iter_custom(|n| {
+                    samples.time(&format!("fresh/{side}/{label}"), n, || {
+                        black_box(bare.fresh_call(address));
+                    })
+                })
+            });
+        }
+    }
     group.finish();
 }
 
-/// The table of the run: Anya and bare medians per call, and their ratio (and, in warm
-/// mode, against bare wasmtime with fuel and epoch interruption on, which leaves the cost
-/// of Anya's call path alone).
-fn report(samples: &Samples) {
-    println!("\ncall overhead, median time per call (Anya / bare wasmtime):");
+fn warm(c: &mut Criterion, samples: &Samples, anya: &Anya, same: &Bare, default: &Bare) {
+    anya.set_mode(CallMode::Warm);
+    let ctx = CallContext::in_memory(bech32()).with_mode(CallMode::Warm);
+    let mut group = c.benchmark_group("warm");
+    for (label, address) in INPUTS {
+        group.bench_function(format!("manager/{label}"), |b| {
+            b.iter_custom(|n| {
+                samples.time(&format!("warm/manager/{label}"), n, || {
+                    black_box(anya.manager_call(address));
+                })
+            })
+        });
+        group.bench_function(format!("runtime/{label}"), |b| {
+            b.iter_custom(|n| {
+                samples.time(&format!("warm/runtime/{label}"), n, || {
+                    black_box(anya.runtime_call(&ctx, address));
+                })
+            })
+        });
+        for (side, bare) in [("bare-same", same), ("bare-default", default)] {
+            let mut store = bare.store();
+            let decode = bare.decode(&mut store);
+            group.bench_function(format!("{side}/{label}"), |b| {
+                b.iter_custom(|n| {
+                    samples.time(&format!("warm/{side}/{label}"), n, || {
+                        bare.refill(&mut store);
+                        let answer = decode.call(&mut store, (address.to_owned(),)).unwrap();
+                        black_box(answer.0.is_ok());
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Fresh calls of the valid input on 2 threads for 2 s: calls per second.
+fn throughput(what: &str, call: impl Fn() + Sync) -> f64 {
+    let stop = AtomicBool::new(false);
+    let count = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    call();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let rate = count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    println!("throughput {what}: {rate:.0} calls/s on 2 threads");
+    rate
+}
+
+/// The table of the run: each median per call, and its ratio to `bare-same`.
+fn report(samples: &Samples, rates: &[(&str, f64)]) {
+    println!("\ncall cost, median per call, ratio to bare wasmtime on the same engine settings:");
     println!(
-        "  {:<6} {:<8} {:>10} {:>10} {:>7} {:>13} {:>7}",
-        "mode", "function", "anya", "bare", "ratio", "bare-metered", "ratio"
+        "  {:<6} {:<8} {:<13} {:>10} {:>7}",
+        "mode", "input", "side", "median", "ratio"
     );
     for mode in ["fresh", "warm"] {
-        for function in ["decode", "health"] {
-            let anya = samples.median(&format!("{mode}/anya/{function}"));
-            let bare = samples.median(&format!("{mode}/bare/{function}"));
-            let metered = samples.median(&format!("{mode}/bare-metered/{function}"));
-            let (Some(anya), Some(bare)) = (anya, bare) else {
-                continue;
-            };
-            let metered = metered.map_or_else(String::new, |m| {
-                format!("{:>13} {:>6.2}x", human(m), anya / m)
-            });
-            println!(
-                "  {mode:<6} {function:<8} {:>10} {:>10} {:>6.2}x {metered}",
-                human(anya),
-                human(bare),
-                anya / bare
-            );
+        for (input, _) in INPUTS {
+            let floor = samples.median(&format!("{mode}/bare-same/{input}"));
+            for side in ["manager", "runtime", "bare-same", "bare-default"] {
+                let Some(median) = samples.median(&format!("{mode}/{side}/{input}")) else {
+                    continue;
+                };
+                let ratio = floor.map_or_else(String::new, |f| format!("{:.2}x", median / f));
+                println!(
+                    "  {mode:<6} {input:<8} {side:<13} {:>10} {ratio:>7}",
+                    human(median)
+                );
+            }
         }
+    }
+    for (what, rate) in rates {
+        println!("  throughput, fresh, 2 threads, {what}: {rate:.0} calls/s");
     }
 }
 
@@ -403,14 +409,31 @@ fn human(ns: f64) -> String {
 fn main() {
     let samples = Samples::default();
     let anya = Anya::new();
-    let bare = Bare::new(false);
-    let metered = Bare::new(true);
+    let same = Bare::same_as_anya();
+    let default = Bare::wasmtime_default();
+    sanity(&anya, &same, &default);
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50)
         .configure_from_args();
-    bench(&mut c, &samples, &anya, &bare, &metered);
+    fresh(&mut c, &samples, &anya, &same, &default);
+    warm(&mut c, &samples, &anya, &same, &default);
     c.final_summary();
-    report(&samples);
+    anya.set_mode(CallMode::Fresh);
+    let rates = [
+        (
+            "manager",
+            throughput("manager", || {
+                black_box(anya.manager_call(VALID));
+            }),
+        ),
+        (
+            "bare-same",
+            throughput("bare-same", || {
+                black_box(same.fresh_call(VALID));
+            }),
+        ),
+    ];
+    report(&samples, &rates);
 }
