@@ -72,10 +72,13 @@ fn bad_request(message: impl Into<String>) -> Response {
     Response::json(400, &json!({"error": message.into(), "exit_code": 2}))
 }
 
+/// A 200 with `value`, written straight to its JSON bytes (no intermediate tree).
 fn ok(value: impl serde::Serialize) -> Response {
-    Response::json(
+    Response::json_bytes(
         200,
-        &serde_json::to_value(value).expect("answers serialize"),
+        serde_json::to_vec(&value)
+            .expect("answers serialize")
+            .into(),
     )
 }
 

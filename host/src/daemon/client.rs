@@ -1,14 +1,17 @@
 //! The client side of the control socket, for the CLI, tests and benchmarks: hyper 1's
 //! HTTP/1.1 client on a single-threaded tokio runtime of its own, one connection kept
-//! for the client's lifetime (a command's requests reuse it; a connection the daemon
-//! closed in between, idle too long, is opened again once).
+//! for the client's lifetime (a command's requests reuse it). The daemon closes a
+//! connection idle for [`HEAD_TIMEOUT`]; the client opens a new one before sending on a
+//! connection idle for [`IDLE_REUSE`] (a second less), so a request is never written to a
+//! connection the daemon is closing. A request the connection refused unsent is sent
+//! once more on a new one.
 //!
 //! Every request is bounded by the timeout its caller gives, from connecting to the last
 //! byte of the answer, and the answer by [`MAX_RESPONSE_BYTES`].
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -18,6 +21,25 @@ use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
 
 use super::message::MAX_RESPONSE_BYTES;
+use super::server::HEAD_TIMEOUT;
+
+/// How long a kept connection may have been idle and still be used.
+pub const IDLE_REUSE: Duration = HEAD_TIMEOUT.saturating_sub(Duration::from_secs(1));
+
+/// A kept connection, and when it last carried an answer.
+struct Kept {
+    sender: SendRequest<Full<Bytes>>,
+    used: Instant,
+}
+
+impl Kept {
+    fn new(sender: SendRequest<Full<Bytes>>) -> Self {
+        Self {
+            sender,
+            used: Instant::now(),
+        }
+    }
+}
 
 /// Why a request to the daemon got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +65,7 @@ pub enum ClientError {
 pub struct Client {
     socket: PathBuf,
     runtime: Runtime,
-    sender: Mutex<Option<SendRequest<Full<Bytes>>>>,
+    kept: Mutex<Option<Kept>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -65,10 +87,10 @@ impl Client {
         let client = Self {
             socket: socket.to_owned(),
             runtime,
-            sender: Mutex::new(None),
+            kept: Mutex::new(None),
         };
         let sender = client.within(timeout, client.open())?;
-        *client.lock() = Some(sender);
+        *client.lock() = Some(Kept::new(sender));
         Ok(client)
     }
 
@@ -85,28 +107,26 @@ impl Client {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<(u16, Bytes), ClientError> {
-        let mut sender = self.lock();
+        let mut kept = self.lock();
         let body = body.map(Bytes::from);
         self.within(timeout, async {
-            // A kept connection the daemon closed (idle too long) is opened again; a
-            // request it refused unsent (`is_canceled`) is sent once more on the new one.
             let mut resent = false;
             let answer = loop {
-                let ready = match sender.as_mut() {
-                    Some(s) => s.ready().await.is_ok(),
-                    None => false,
+                let usable = match kept.as_mut() {
+                    Some(k) if k.used.elapsed() < IDLE_REUSE => k.sender.ready().await.is_ok(),
+                    _ => false,
                 };
-                if !ready {
-                    *sender = Some(self.open().await?);
+                if !usable {
+                    *kept = Some(Kept::new(self.open().await?));
                 }
-                let s = sender.as_mut().expect("just opened");
+                let k = kept.as_mut().expect("just opened");
                 let request = build_request(method, target, body.clone())
                     .map_err(|e| self.exchange_error(&e.to_string()))?;
-                match s.send_request(request).await {
+                match k.sender.send_request(request).await {
                     Ok(answer) => break answer,
                     Err(e) if e.is_canceled() && !resent => {
                         resent = true;
-                        *sender = None;
+                        *kept = None;
                     }
                     Err(e) => return Err(self.exchange_error(&e.to_string())),
                 }
@@ -124,12 +144,15 @@ impl Client {
                         self.exchange_error(&e.to_string())
                     }
                 })?;
+            if let Some(k) = kept.as_mut() {
+                k.used = Instant::now();
+            }
             Ok((status, body.to_bytes()))
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<SendRequest<Full<Bytes>>>> {
-        self.sender.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Kept>> {
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A new connection, its driver running on this client's runtime.

@@ -10,6 +10,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use anya_host::daemon::client::Client;
+
 use super::{Daemon, empty_policy, free_port, ok};
 use crate::common::Node;
 
@@ -143,6 +145,13 @@ fn idle_connections_do_not_keep_the_api_or_the_metrics_from_answering() {
         .flat_map(|&port| (0..40).map(move |_| TcpStream::connect(("127.0.0.1", port)).unwrap()))
         .collect();
 
+    // A client that keeps its connection, as the CLI does for a command.
+    let client = Client::connect(&served.socket(), Duration::from_secs(5)).unwrap();
+    let (status, _) = client
+        .request("GET", "/v1/ping", None, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(status, 200);
+
     let started = Instant::now();
     assert!(ok(&served.node, &["status"]).contains("bech32"));
     let (status, body) = served.tcp_get(served.tcp, "/v1/status");
@@ -164,6 +173,12 @@ fn idle_connections_do_not_keep_the_api_or_the_metrics_from_answering() {
         closed <= HEAD_TIMEOUT + Duration::from_secs(2),
         "{closed:?}"
     );
+    // The client's kept connection went the same way; its next request is answered on
+    // a new one.
+    let (status, _) = client
+        .request("GET", "/v1/ping", None, Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(status, 200);
     drop(idle_tcp);
     assert!(served.daemon.stop().success());
 }
