@@ -7,11 +7,15 @@
 //! `bench/extism-peer` (see `tests/benches/README.md`). Sides:
 //! - `manager`: [`UpdateManager::call`], what an embedder and the daemon call: the slot,
 //!   the call context, the runtime, the trial counters;
+//! - `values`: [`UpdateManager::call_values`], the same with component values in and out
+//!   (no JSON);
 //! - `runtime`: [`Runtime::call`] on a loaded component, JSON in and out;
 //! - `bare-same`: bare wasmtime on Anya's own engine configuration
 //!   ([`anya_host::runtime::engine_config`]: the same pool, fuel and epoch interruption)
 //!   with the same limits (fuel and deadline refilled per call, the same memory cap), a
 //!   `TypedFunc`: the floor Anya's call path is measured against;
+//! - `bare-epoch`, `bare-fuel`: the same with only the epoch deadline, or only fuel: what
+//!   each of the two costs;
 //! - `bare-default`: bare wasmtime with wasmtime's default pooling settings, no fuel, no
 //!   epoch: what a host that names wasmtime itself would write first.
 //!
@@ -29,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use anya_fixtures::BECH32_1_1_0;
 use anya_host::manifest::CallMode;
-use anya_host::runtime::{CallContext, Limits, LoadedComponent, Runtime};
+use anya_host::runtime::{CallContext, ComponentValue, Limits, LoadedComponent, Runtime};
 use anya_host::update::{Options, UpdateManager};
 use criterion::Criterion;
 use serde_json::{Value, json};
@@ -45,6 +49,16 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use support::{INPUTS, INVALID, VALID, bech32};
 
 const ADDRESS_IFACE: &str = "anya:bitcoin/address@1.0.0";
+/// Every side, in the order of the table.
+const SIDES: [&str; 7] = [
+    "manager",
+    "values",
+    "runtime",
+    "bare-same",
+    "bare-epoch",
+    "bare-fuel",
+    "bare-default",
+];
 
 /// `anya:bitcoin/address.segwit-address`, typed for the bare sides.
 #[derive(ComponentType, Lift, Debug)]
@@ -93,6 +107,16 @@ impl Anya {
             .unwrap()
     }
 
+    fn values_call(&self, address: &str) -> Vec<ComponentValue> {
+        self.manager
+            .call_values(
+                &bech32(),
+                "decode",
+                &[ComponentValue::String(address.to_owned())],
+            )
+            .unwrap()
+    }
+
     fn runtime(&self) -> &Runtime {
         self.manager.runtime().unwrap()
     }
@@ -122,10 +146,18 @@ impl WasiView for BareData {
     }
 }
 
+/// How a bare engine bounds a call: fuel (counted per instruction: deterministic) and an
+/// epoch deadline (a ticker thread: cheap, wall-clock).
+#[derive(Clone, Copy)]
+struct Metering {
+    fuel: bool,
+    epoch: bool,
+}
+
 /// A bare host: an engine, a pre-instantiated `bech32`, the export's index.
 struct Bare {
-    /// Fuel and an epoch deadline are refilled per call (the engine meters).
-    metered: bool,
+    /// What is refilled per call.
+    metering: Metering,
     limits: Limits,
     engine: Engine,
     pre: InstancePre<BareData>,
@@ -135,8 +167,21 @@ struct Bare {
 impl Bare {
     /// On Anya's own engine configuration, with Anya's default limits.
     fn same_as_anya() -> Self {
+        Self::anya_with(Metering {
+            fuel: true,
+            epoch: true,
+        })
+    }
+
+    /// On Anya's engine configuration with only some of its metering: what fuel and the
+    /// epoch deadline each cost.
+    fn anya_with(metering: Metering) -> Self {
         let limits = Limits::default();
-        Self::new(anya_host::runtime::engine_config(&limits), true, limits)
+        let mut config = anya_host::runtime::engine_config(&limits);
+        config
+            .consume_fuel(metering.fuel)
+            .epoch_interruption(metering.epoch);
+        Self::new(config, metering, limits)
     }
 
     /// wasmtime's default pooling settings, unmetered.
@@ -151,10 +196,14 @@ impl Bare {
         config
             .wasm_component_model(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        Self::new(config, false, Limits::default())
+        let unmetered = Metering {
+            fuel: false,
+            epoch: false,
+        };
+        Self::new(config, unmetered, Limits::default())
     }
 
-    fn new(config: Config, metered: bool, limits: Limits) -> Self {
+    fn new(config: Config, metering: Metering, limits: Limits) -> Self {
         let engine = Engine::new(&config).unwrap();
         let component =
             wasmtime::component::Component::new(&engine, BECH32_1_1_0.wasm_bytes()).unwrap();
@@ -164,7 +213,7 @@ impl Bare {
         let pre = linker.instantiate_pre(&component).unwrap();
         let iface = component.get_export_index(None, ADDRESS_IFACE).unwrap();
         let decode = component.get_export_index(Some(&iface), "decode").unwrap();
-        if metered {
+        if metering.epoch {
             let weak = engine.weak();
             std::thread::spawn(move || {
                 while let Some(engine) = weak.upgrade() {
@@ -175,7 +224,7 @@ impl Bare {
             });
         }
         Self {
-            metered,
+            metering,
             limits,
             engine,
             pre,
@@ -194,8 +243,10 @@ impl Bare {
                     .build(),
             },
         );
-        if self.metered {
+        if self.metering.fuel || self.metering.epoch {
             store.limiter(|d| &mut d.limits);
+        }
+        if self.metering.epoch {
             store.epoch_deadline_trap();
         }
         self.refill(&mut store);
@@ -204,8 +255,10 @@ impl Bare {
 
     /// A metered store's budget for one more call (no-op otherwise).
     fn refill(&self, store: &mut Store<BareData>) {
-        if self.metered {
+        if self.metering.fuel {
             store.set_fuel(self.limits.fuel).unwrap();
+        }
+        if self.metering.epoch {
             store.set_epoch_deadline(1 + self.limits.deadline.as_millis() as u64 / 10);
         }
     }
@@ -261,7 +314,7 @@ impl Samples {
 }
 
 /// Every side answers the same thing before anything is timed.
-fn sanity(anya: &Anya, same: &Bare, default: &Bare) {
+fn sanity(anya: &Anya, bares: &[(&str, Bare)]) {
     let ctx = CallContext::in_memory(bech32());
     for mode in [CallMode::Fresh, CallMode::Warm] {
         anya.set_mode(mode);
@@ -272,16 +325,21 @@ fn sanity(anya: &Anya, same: &Bare, default: &Bare) {
             err["err"].as_str().is_some_and(|e| e.contains("checksum")),
             "{err}"
         );
+        let values = anya.values_call(VALID);
+        assert!(
+            matches!(values.as_slice(), [ComponentValue::Result(Ok(Some(_)))]),
+            "{values:?}"
+        );
         let ctx = ctx.clone().with_mode(mode);
         assert_eq!(anya.runtime_call(&ctx, VALID), ok);
     }
-    for bare in [same, default] {
+    for (_, bare) in bares {
         assert!(bare.fresh_call(VALID));
         assert!(!bare.fresh_call(INVALID));
     }
 }
 
-fn fresh(c: &mut Criterion, samples: &Samples, anya: &Anya, same: &Bare, default: &Bare) {
+fn fresh(c: &mut Criterion, samples: &Samples, anya: &Anya, bares: &[(&str, Bare)]) {
     anya.set_mode(CallMode::Fresh);
     let ctx = CallContext::in_memory(bech32());
     let mut group = c.benchmark_group("fresh");
@@ -293,6 +351,13 @@ fn fresh(c: &mut Criterion, samples: &Samples, anya: &Anya, same: &Bare, default
                 })
             })
         });
+        group.bench_function(format!("values/{label}"), |b| {
+            b.iter_custom(|n| {
+                samples.time(&format!("fresh/values/{label}"), n, || {
+                    black_box(anya.values_call(address));
+                })
+            })
+        });
         group.bench_function(format!("runtime/{label}"), |b| {
             b.iter_custom(|n| {
                 samples.time(&format!("fresh/runtime/{label}"), n, || {
@@ -300,7 +365,7 @@ fn fresh(c: &mut Criterion, samples: &Samples, anya: &Anya, same: &Bare, default
                 })
             })
         });
-        for (side, bare) in [("bare-same", same), ("bare-default", default)] {
+        for (side, bare) in bares {
             group.bench_function(format!("{side}/{label}"), |b| {
                 b.iter_custom(|n| {
                     samples.time(&format!("fresh/{side}/{label}"), n, || {
@@ -313,7 +378,7 @@ fn fresh(c: &mut Criterion, samples: &Samples, anya: &Anya, same: &Bare, default
     group.finish();
 }
 
-fn warm(c: &mut Criterion, samples: &Samples, anya: &Anya, same: &Bare, default: &Bare) {
+fn warm(c: &mut Criterion, samples: &Samples, anya: &Anya, bares: &[(&str, Bare)]) {
     anya.set_mode(CallMode::Warm);
     let ctx = CallContext::in_memory(bech32()).with_mode(CallMode::Warm);
     let mut group = c.benchmark_group("warm");
@@ -325,6 +390,13 @@ fn warm(c: &mut Criterion, samples: &Samples, anya: &Anya, same: &Bare, default:
                 })
             })
         });
+        group.bench_function(format!("values/{label}"), |b| {
+            b.iter_custom(|n| {
+                samples.time(&format!("warm/values/{label}"), n, || {
+                    black_box(anya.values_call(address));
+                })
+            })
+        });
         group.bench_function(format!("runtime/{label}"), |b| {
             b.iter_custom(|n| {
                 samples.time(&format!("warm/runtime/{label}"), n, || {
@@ -332,7 +404,7 @@ fn warm(c: &mut Criterion, samples: &Samples, anya: &Anya, same: &Bare, default:
                 })
             })
         });
-        for (side, bare) in [("bare-same", same), ("bare-default", default)] {
+        for (side, bare) in bares {
             let mut store = bare.store();
             let decode = bare.decode(&mut store);
             group.bench_function(format!("{side}/{label}"), |b| {
@@ -381,7 +453,7 @@ fn report(samples: &Samples, rates: &[(&str, f64)]) {
     for mode in ["fresh", "warm"] {
         for (input, _) in INPUTS {
             let floor = samples.median(&format!("{mode}/bare-same/{input}"));
-            for side in ["manager", "runtime", "bare-same", "bare-default"] {
+            for side in SIDES {
                 let Some(median) = samples.median(&format!("{mode}/{side}/{input}")) else {
                     continue;
                 };
@@ -409,16 +481,32 @@ fn human(ns: f64) -> String {
 fn main() {
     let samples = Samples::default();
     let anya = Anya::new();
-    let same = Bare::same_as_anya();
-    let default = Bare::wasmtime_default();
-    sanity(&anya, &same, &default);
+    let bares = [
+        ("bare-same", Bare::same_as_anya()),
+        (
+            "bare-epoch",
+            Bare::anya_with(Metering {
+                fuel: false,
+                epoch: true,
+            }),
+        ),
+        (
+            "bare-fuel",
+            Bare::anya_with(Metering {
+                fuel: true,
+                epoch: false,
+            }),
+        ),
+        ("bare-default", Bare::wasmtime_default()),
+    ];
+    sanity(&anya, &bares);
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(50)
         .configure_from_args();
-    fresh(&mut c, &samples, &anya, &same, &default);
-    warm(&mut c, &samples, &anya, &same, &default);
+    fresh(&mut c, &samples, &anya, &bares);
+    warm(&mut c, &samples, &anya, &bares);
     c.final_summary();
     anya.set_mode(CallMode::Fresh);
     let rates = [
@@ -431,7 +519,7 @@ fn main() {
         (
             "bare-same",
             throughput("bare-same", || {
-                black_box(same.fresh_call(VALID));
+                black_box(bares[0].1.fresh_call(VALID));
             }),
         ),
     ];

@@ -18,8 +18,9 @@ use super::exports::{Function, Resolved, resolve};
 use super::json;
 use super::limits::LimitHit;
 use super::store::{StoreData, new_store, prepare};
+use super::values;
 use super::warm::WarmInstance;
-use super::{CallContext, CallMode, Runtime};
+use super::{CallContext, CallMode, ComponentValue, Runtime};
 
 /// What identifies a call in its errors. The names are formatted only when an error
 /// needs them: a warm call costs well under a microsecond, and two `String`s per call
@@ -56,12 +57,7 @@ impl Runtime {
             function: site.function(),
             reason,
         })?;
-        let mut results = vec![Val::Bool(false); func.results.len()];
-        match ctx.mode {
-            CallMode::Fresh => self.call_fresh(&site, ctx, &params, &mut results)?,
-            CallMode::Warm => self.call_warm(&site, ctx, &params, &mut results)?,
-        }
-
+        let results = self.run(&site, ctx, &params)?;
         let json = result_json(&func.results, &results).map_err(|reason| site.host_msg(&reason))?;
         let len = json_len(&json);
         if len > self.limits.result_json_bytes {
@@ -73,6 +69,56 @@ impl Runtime {
             });
         }
         Ok(json)
+    }
+
+    /// Calls `function` of `loaded` with component values, in the mode `ctx` asks for:
+    /// the arguments are checked against the parameters' types (a mismatch is
+    /// [`CallError::BadArguments`]), no JSON is written or read.
+    pub fn call_values(
+        &self,
+        loaded: &LoadedComponent,
+        ctx: &CallContext,
+        function: &str,
+        args: &[ComponentValue],
+    ) -> Result<Vec<ComponentValue>, CallError> {
+        let site = site(loaded, function)?;
+        let func = site.func;
+        let bad = |reason: String| CallError::BadArguments {
+            component: site.component(),
+            function: site.function(),
+            reason,
+        };
+        if args.len() != func.params.len() {
+            return Err(bad(format!(
+                "expected {} arguments, found {}",
+                func.params.len(),
+                args.len()
+            )));
+        }
+        for (i, (ty, val)) in func.params.iter().zip(args).enumerate() {
+            values::fits(ty, val).map_err(|reason| {
+                bad(format!(
+                    "parameter {:?}: {reason}",
+                    func.export.params[i].0.as_str()
+                ))
+            })?;
+        }
+        self.run(&site, ctx, args)
+    }
+
+    /// Runs the call in `ctx`'s mode; the results.
+    fn run(
+        &self,
+        site: &Site<'_>,
+        ctx: &CallContext,
+        params: &[Val],
+    ) -> Result<Vec<Val>, CallError> {
+        let mut results = vec![Val::Bool(false); site.func.results.len()];
+        match ctx.mode {
+            CallMode::Fresh => self.call_fresh(site, ctx, params, &mut results)?,
+            CallMode::Warm => self.call_warm(site, ctx, params, &mut results)?,
+        }
+        Ok(results)
     }
 
     /// A new instance in a new store, dropped when the call ends.

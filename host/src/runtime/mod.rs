@@ -23,6 +23,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod values;
 mod warm;
 
 use std::collections::HashMap;
@@ -38,6 +39,10 @@ pub use exports::ExportedFunction;
 pub use host_api::{KeyValue, MemoryKv};
 pub use limits::Limits;
 pub use validate::{CaseResult, FailureKind, LoadedValidator, MAX_CASES, ValidationReport};
+/// A component-model value as wasmtime represents it: the one wasmtime type this
+/// module's API names, for embedders that call with typed values instead of JSON
+/// ([`Runtime::call_values`], [`crate::update::UpdateManager::call_values`]).
+pub use wasmtime::component::Val as ComponentValue;
 
 use crate::ids::{ComponentName, Digest};
 use crate::manifest::CallMode;

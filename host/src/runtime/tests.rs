@@ -780,3 +780,55 @@ fn idle_instances_are_capped_across_the_runtime() {
     assert_eq!(count(&rt, &b, &ctx), json!(1));
     assert_eq!(count(&rt, &b, &ctx), json!(2));
 }
+
+#[test]
+fn calls_with_component_values_check_them_and_skip_json() {
+    let (_dir, rt, loaded) = demo(Limits::default());
+    let sum = rt
+        .call_values(
+            &loaded,
+            &ctx(),
+            "api.add",
+            &[ComponentValue::U32(2), ComponentValue::U32(3)],
+        )
+        .unwrap();
+    assert!(
+        matches!(sum.as_slice(), [ComponentValue::U32(5)]),
+        "{sum:?}"
+    );
+    let echoed = rt
+        .call_values(
+            &loaded,
+            &ctx(),
+            "api.echo",
+            &[ComponentValue::String("hé".into())],
+        )
+        .unwrap();
+    assert!(
+        matches!(echoed.as_slice(), [ComponentValue::String(s)] if s == "hé"),
+        "{echoed:?}"
+    );
+
+    let err = rt
+        .call_values(
+            &loaded,
+            &ctx(),
+            "api.add",
+            &[ComponentValue::U32(2), ComponentValue::String("3".into())],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, CallError::BadArguments { reason, .. }
+            if reason == "parameter \"b\": expected u32, found a string"),
+        "{err}"
+    );
+    let err = rt
+        .call_values(&loaded, &ctx(), "api.add", &[ComponentValue::U32(2)])
+        .unwrap_err();
+    assert!(
+        matches!(&err, CallError::BadArguments { reason, .. }
+            if reason == "expected 2 arguments, found 1"),
+        "{err}"
+    );
+    assert_alive(&rt, &loaded);
+}
