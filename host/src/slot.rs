@@ -88,7 +88,7 @@ impl CallCounts {
 /// The current and the previous version of one component, and the gate that lets a
 /// swap wait for the calls in flight (a drain).
 ///
-/// The gate is one atomic word: the calls in flight, and a [`CLOSED`] bit while a drain
+/// The gate is one atomic word: the calls in flight, and a `CLOSED` bit while a drain
 /// holds it. A call that starts while the gate is open takes no lock; only a call that
 /// meets a closed gate, the last call a drain waits for, and the drain itself lock
 /// `waiters`.

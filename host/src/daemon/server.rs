@@ -11,8 +11,8 @@
 //!   within [`BODY_TIMEOUT`] more and [`MAX_BODY_BYTES`] (so a whole request arrives within
 //!   `HEAD_TIMEOUT + BODY_TIMEOUT`, however slowly a peer sends it).
 //! - Work: `ping` and `/metrics` answer on the connection's task; calls run on the
-//!   blocking pool, at most [`Budget::calls`] queued or running (sized to the cores); the
-//!   other operations (install, rollback, check...) at most [`MAX_CONTROL_OPERATIONS`].
+//!   blocking pool, at most `CALLS_PER_CORE` per core queued or running; the other
+//!   operations (install, rollback, check...) at most [`MAX_CONTROL_OPERATIONS`].
 //!   Past either bound the answer is 503 at once (back-pressure, never an unbounded
 //!   queue).
 //! - Stopping: the accept loops end, every connection finishes the request it is serving
