@@ -5,7 +5,8 @@
 //! this process, on its control socket. Beside it, in the same run, the same call made in
 //! process ([`UpdateManager::call`] on a second host): the difference is what the socket,
 //! HTTP and JSON framing cost. Measured:
-//! - `daemon/1-client/{valid,invalid}`: one client's call latency (criterion);
+//! - `daemon/1-client/{valid,invalid}`: one client's call latency (criterion), and
+//!   `daemon/1-client/ping`, a request answered without the blocking pool (the transport);
 //! - `in-process/{valid,invalid}`: the same call without the daemon;
 //! - load: 1 and 2 clients, each on its own kept connection, calling for 3 s: calls per
 //!   second, p50 and p99 latency.
@@ -138,6 +139,14 @@ impl Load {
 fn latency(c: &mut Criterion, socket: &Path, in_process: &UpdateManager) {
     let client = Client::connect(socket, TIMEOUT).unwrap();
     let mut group = c.benchmark_group("call");
+    // The transport alone: a request answered on the connection's task.
+    group.bench_function("daemon/1-client/ping", |b| {
+        b.iter(|| {
+            let (status, answer) = client.request("GET", "/v1/ping", None, TIMEOUT).unwrap();
+            assert_eq!(status, 200);
+            black_box(answer);
+        });
+    });
     for (label, address) in INPUTS {
         let body = call_body(address);
         group.bench_function(format!("daemon/1-client/{label}"), |b| {

@@ -147,6 +147,8 @@ impl Daemon {
             ("GET", "/v1/ping") => ok(json!({
                 "pid": std::process::id(),
                 "version": env!("CARGO_PKG_VERSION"),
+                // Requests being answered, this one included.
+                "in_flight": self.in_flight.load(std::sync::atomic::Ordering::SeqCst),
             })),
             ("GET", "/v1/check") => answer(manager.check()),
             ("GET", "/v1/status") => answer(manager.status()),

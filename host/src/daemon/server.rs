@@ -10,8 +10,9 @@
 //! - Limits per request: the head within [`HEAD_TIMEOUT`] and [`MAX_HEAD_BYTES`], the body
 //!   within [`BODY_TIMEOUT`] more and [`MAX_BODY_BYTES`] (so a whole request arrives within
 //!   `HEAD_TIMEOUT + BODY_TIMEOUT`, however slowly a peer sends it).
-//! - Work: `ping` and `/metrics` answer on the connection's task; calls run on the
-//!   blocking pool, at most `CALLS_PER_CORE` per core queued or running; the other
+//! - Work: `ping` and `/metrics` answer on the connection's task; a call runs on the
+//!   connection's worker when one of the cores' inline places is free, else on the
+//!   blocking pool, at most `CALLS_PER_CORE` per core admitted at once; the other
 //!   operations (install, rollback, check...) at most [`MAX_CONTROL_OPERATIONS`].
 //!   Past either bound the answer is 503 at once (back-pressure, never an unbounded
 //!   queue).
@@ -33,7 +34,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::runtime::Runtime;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::Daemon;
@@ -53,20 +54,20 @@ pub const MAX_TCP_CONNECTIONS: usize = 64;
 /// Operations other than calls queued or running at once.
 pub const MAX_CONTROL_OPERATIONS: usize = 8;
 /// Calls queued or running at once, per core.
-const CALLS_PER_CORE: usize = 32;
+const CALLS_PER_CORE: usize = 8;
 
 /// The cores this process may use.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
 }
 
-/// The daemon's runtime: one worker per core for the connections, and a blocking pool
-/// as large as the call budget allows to run at once (the cores) plus room for the
-/// control operations.
+/// The daemon's runtime: a worker per core for the connections and the calls run on
+/// them, one more that no call may hold, and a blocking pool with room for every call the
+/// budget admits and every control operation.
 pub fn runtime() -> io::Result<Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores())
-        .max_blocking_threads(cores() + MAX_CONTROL_OPERATIONS)
+        .worker_threads(cores() + 1)
+        .max_blocking_threads(cores() * CALLS_PER_CORE + MAX_CONTROL_OPERATIONS)
         .thread_name("anya-serve")
         .enable_io()
         .enable_time()
@@ -75,7 +76,11 @@ pub fn runtime() -> io::Result<Runtime> {
 
 /// How much work may wait or run at once.
 pub struct Budget {
+    /// Calls admitted (running inline or on the pool, or queued for the pool).
     calls: Arc<Semaphore>,
+    /// Calls running on a connection's worker: one per core.
+    inline: Semaphore,
+    /// Other operations admitted.
     control: Arc<Semaphore>,
 }
 
@@ -83,6 +88,7 @@ impl Budget {
     pub fn new() -> Self {
         Self {
             calls: Arc::new(Semaphore::new(cores() * CALLS_PER_CORE)),
+            inline: Semaphore::new(cores()),
             control: Arc::new(Semaphore::new(MAX_CONTROL_OPERATIONS)),
         }
     }
@@ -284,21 +290,39 @@ impl Connection {
         if self.daemon.stopping.load(Ordering::SeqCst) {
             return Response::error(503, "the daemon is stopping", 6);
         }
-        let pool = match (request.method.as_str(), request.path.as_str()) {
-            ("GET", "/v1/ping" | "/metrics") => {
-                return self.daemon.route(&request, &self.peer);
-            }
-            ("POST", "/v1/call") => &self.daemon.budget.calls,
-            _ => &self.daemon.budget.control,
-        };
-        self.run_blocking(pool, request).await
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/v1/ping" | "/metrics") => self.daemon.route(&request, &self.peer),
+            ("POST", "/v1/call") => self.run_call(request).await,
+            _ => self.run_blocking(request).await,
+        }
     }
 
-    /// Routes `request` on the blocking pool, within `pool`'s budget.
-    async fn run_blocking(&self, pool: &Arc<Semaphore>, request: Request) -> Response {
-        let Ok(permit) = Arc::clone(pool).try_acquire_owned() else {
+    /// A call, within the call budget: on this connection's worker when one of the
+    /// [`Budget::inline`] places is free (no hop to another thread and back: on a virtual
+    /// machine each wake-up of a parked thread costs more than a fresh call), else on
+    /// the blocking pool. One worker more than there are inline places stays free for
+    /// the other connections, whatever the calls do.
+    async fn run_call(&self, request: Request) -> Response {
+        let Ok(permit) = Arc::clone(&self.daemon.budget.calls).try_acquire_owned() else {
+            return Response::error(503, "too many calls at once; try again", 6);
+        };
+        if let Ok(_inline) = self.daemon.budget.inline.try_acquire() {
+            let _permit = permit;
+            return self.daemon.route(&request, &self.peer);
+        }
+        self.on_pool(permit, request).await
+    }
+
+    /// Routes `request` on the blocking pool, within the budget of control operations.
+    async fn run_blocking(&self, request: Request) -> Response {
+        let Ok(permit) = Arc::clone(&self.daemon.budget.control).try_acquire_owned() else {
             return Response::error(503, "too many requests at once; try again", 6);
         };
+        self.on_pool(permit, request).await
+    }
+
+    /// Routes `request` on the blocking pool, holding `permit` until it is answered.
+    async fn on_pool(&self, permit: OwnedSemaphorePermit, request: Request) -> Response {
         let daemon = Arc::clone(&self.daemon);
         let peer = self.peer.clone();
         let routed = tokio::task::spawn_blocking(move || {

@@ -54,7 +54,7 @@ const WASM_PAGE: usize = 64 << 10;
 /// with bare wasmtime on `bech32` decode, fresh instance per call: 37 µs with wasmtime's
 /// defaults, 18 µs with both keep-resident sizes and `PAGEMAP_SCAN`. The contents are
 /// still reset to the module's initial image: a fresh call sees nothing of the last.
-const MEMORY_KEEP_RESIDENT_BYTES: usize = 1 << 20;
+const MEMORY_KEEP_RESIDENT_BYTES: usize = 8 << 20;
 /// The same for each table.
 const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
 

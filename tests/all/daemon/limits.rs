@@ -297,3 +297,48 @@ fn oversized_and_slow_requests_get_their_status_and_a_reason() {
     assert!(ok(&served.node, &["status"]).contains("bech32"));
     assert!(served.daemon.stop().success());
 }
+
+/// Calls run on the connections' workers, one per core at most; one worker more is left
+/// for everything else: with as many calls running as there are cores, a ping is still
+/// answered, and answered while they run (the daemon counts them in its answer).
+#[test]
+fn calls_on_every_core_do_not_hold_up_a_ping() {
+    let node = Node::new();
+    node.publish(&anya_fixtures::TEST_LOOP);
+    ok(&node, &["install", "test-loop"]);
+    let policy = empty_policy(&node);
+    let daemon = Daemon::start(&node, &policy, &[]);
+    let socket = node.state().join("daemon/control.sock");
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    // Each call spins until its fuel is spent (a few hundred milliseconds), holding the
+    // worker it runs on.
+    let calls: Vec<_> = (0..cores)
+        .map(|_| {
+            let root = node.root().to_owned();
+            std::thread::spawn(move || Node::attach(&root).anya(&["call", "test-loop", "spin"]))
+        })
+        .collect();
+    // Pings all along: a daemon that served nothing while its workers ran calls would
+    // never answer one while every call is running.
+    let mut stream = connect_unix(&socket);
+    let mut most = 0;
+    while calls.iter().any(|c| !c.is_finished()) {
+        stream
+            .write_all(b"GET /v1/ping HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let (status, body) = read_response(&mut stream).expect("an answer");
+        assert_eq!(status, 200, "{body}");
+        let ping: serde_json::Value = serde_json::from_str(&body).unwrap();
+        most = most.max(ping["in_flight"].as_u64().unwrap() as usize);
+    }
+    for call in calls {
+        let out = call.join().unwrap();
+        let (_, stderr) = crate::common::text(&out);
+        assert!(stderr.contains("ran out of fuel"), "{stderr}");
+    }
+    assert!(
+        most > cores,
+        "no ping was answered while the {cores} calls ran (at most {most} requests in flight)"
+    );
+    assert!(daemon.stop().success());
+}
