@@ -52,8 +52,12 @@ const WASM_PAGE: usize = 64 << 10;
 /// only the pages that were touched) instead of handing them back to the kernel. A fresh
 /// call then reuses a slot without page faults on the memory its guest touches. Measured
 /// with bare wasmtime on `bech32` decode, fresh instance per call: 37 µs with wasmtime's
-/// defaults, 18 µs with both keep-resident sizes and `PAGEMAP_SCAN`. The contents are
-/// still reset to the module's initial image: a fresh call sees nothing of the last.
+/// defaults, 18 µs with both keep-resident sizes and `PAGEMAP_SCAN`. 8 MiB covers the
+/// memory of a typical Rust guest (1 MiB of stack, its heap), so none of it is handed
+/// back with `madvise`, whose TLB shootdown interrupts every core running one of the
+/// daemon's threads; with `PAGEMAP_SCAN` only the pages a call wrote are reset. The
+/// contents are still reset to the module's initial image: a fresh call sees nothing of
+/// the last.
 const MEMORY_KEEP_RESIDENT_BYTES: usize = 8 << 20;
 /// The same for each table.
 const TABLE_KEEP_RESIDENT_BYTES: usize = 64 << 10;
