@@ -8,6 +8,13 @@
 //! exports a component of the `bitcoin-module` world under any `Rules`.
 //! Everything else is shared, so a broken build differs from the reference
 //! in exactly one rule.
+//!
+//! Why not the `bitcoin` crate: its signatures come from `secp256k1`, a C
+//! library that needs a C compiler for wasm32 and brings far more than these
+//! interfaces need. Here secp256k1 and BIP-340 are `k256` (pure Rust, builds
+//! for wasm32-wasip2 as is), hashing is `sha2`, and the serializations,
+//! signature hashes and PSBT parser are written out against the BIPs, each
+//! in its own module.
 
 pub mod bytes;
 pub mod hash;

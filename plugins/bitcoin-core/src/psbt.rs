@@ -1,9 +1,8 @@
 //! BIP-174 PSBTs (version 0): the Parser's rules.
 //!
-//! Reading is in two steps: [`read_maps`] splits the bytes into key-value
-//! maps, and [`interpret`] reads the known keys of maps whose keys are
-//! unique. Between them, [`Rules::unique_keys`](crate::Rules::unique_keys)
-//! refuses a map with a repeated key, as BIP-174 requires.
+//! [`decode`] reads one map at a time: its key-value pairs, then
+//! [`Rules::unique_keys`](crate::Rules::unique_keys) (which refuses a map
+//! with a repeated key, as BIP-174 requires), then its known keys.
 
 use anya_sdk::bitcoin::module::types::psbt::{
     GlobalXpub, KeyOrigin, KeyValue, MapId, MapKey, PartialSig, Psbt, PsbtError, PsbtInput,
@@ -19,13 +18,6 @@ const MAGIC: &[u8] = b"psbt\xff";
 
 /// One map's pairs, in the order they were read.
 pub type Map = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// The maps of a PSBT, before interpretation.
-pub struct Maps {
-    pub global: Map,
-    pub inputs: Vec<Map>,
-    pub outputs: Vec<Map>,
-}
 
 fn length_error(e: ReadError) -> PsbtError {
     match e {
@@ -59,38 +51,6 @@ fn key(location: MapId, key: &[u8]) -> MapKey {
         location,
         key: key.to_vec(),
     }
-}
-
-/// Splits `bytes` into maps; `R` checks that each map's keys are unique.
-/// The number of input and output maps comes from the unsigned
-/// transaction, read here from the global map.
-pub fn read_maps<R: Rules>(bytes: &[u8]) -> Result<(Maps, Tx), PsbtError> {
-    if !bytes.starts_with(MAGIC) {
-        return Err(PsbtError::BadMagic);
-    }
-    let mut r = Reader::new(bytes);
-    r.take(MAGIC.len()).map_err(length_error)?;
-    let global = R::unique_keys(MapId::Global, read_map(&mut r)?)?;
-    let tx = unsigned_tx(&global)?;
-    let mut inputs = Vec::with_capacity(tx.inputs.len());
-    for i in 0..tx.inputs.len() {
-        inputs.push(R::unique_keys(MapId::Input(i as u32), read_map(&mut r)?)?);
-    }
-    let mut outputs = Vec::with_capacity(tx.outputs.len());
-    for i in 0..tx.outputs.len() {
-        outputs.push(R::unique_keys(MapId::Output(i as u32), read_map(&mut r)?)?);
-    }
-    if !r.is_empty() {
-        return Err(PsbtError::TrailingBytes(r.offset()));
-    }
-    Ok((
-        Maps {
-            global,
-            inputs,
-            outputs,
-        },
-        tx,
-    ))
 }
 
 fn unsigned_tx(global: &Map) -> Result<Tx, PsbtError> {
@@ -272,12 +232,17 @@ fn output(index: u32, map: &Map) -> Result<PsbtOutput, PsbtError> {
     Ok(out)
 }
 
-/// Reads the known keys of `maps`.
-pub fn interpret(maps: &Maps, unsigned_tx: Tx) -> Result<Psbt, PsbtError> {
+/// What the global map holds beside the unsigned transaction: extended
+/// public keys, the version, and the unknown pairs.
+type Global = (Vec<GlobalXpub>, Option<u32>, Vec<KeyValue>);
+
+/// The known keys of the global map (the unsigned transaction is read by
+/// [`unsigned_tx`]): extended public keys, the version, and the rest kept.
+fn global(map: &Map) -> Result<Global, PsbtError> {
     let mut xpubs = Vec::new();
     let mut version = None;
     let mut unknowns = Vec::new();
-    for (k, v) in &maps.global {
+    for (k, v) in map {
         match k[0] {
             0x00 => {}
             0x01 => {
@@ -302,33 +267,45 @@ pub fn interpret(maps: &Maps, unsigned_tx: Tx) -> Result<Psbt, PsbtError> {
             _ => unknowns.push(unknown(k, v)),
         }
     }
-    let inputs = maps
-        .inputs
-        .iter()
-        .zip(&unsigned_tx.inputs)
-        .enumerate()
-        .map(|(i, (map, txin))| input(i as u32, map, &txin.previous_output.txid))
-        .collect::<Result<Vec<_>, _>>()?;
-    let outputs = maps
-        .outputs
-        .iter()
-        .enumerate()
-        .map(|(i, map)| output(i as u32, map))
-        .collect::<Result<Vec<_>, _>>()?;
+    Ok((xpubs, version, unknowns))
+}
+
+/// Decodes and checks a PSBT, map by map as a Parser reads it: each map's
+/// keys unique (as `R` decides), its known keys well-formed, before the next
+/// map is read. The number of input and output maps comes from the unsigned
+/// transaction.
+pub fn decode<R: Rules>(bytes: &[u8]) -> Result<Psbt, PsbtError> {
+    if !bytes.starts_with(MAGIC) {
+        return Err(PsbtError::BadMagic);
+    }
+    let mut r = Reader::new(bytes);
+    r.take(MAGIC.len()).map_err(length_error)?;
+    let global_map = R::unique_keys(MapId::Global, read_map(&mut r)?)?;
+    let unsigned_tx = unsigned_tx(&global_map)?;
+    let (xpubs, version, unknown) = global(&global_map)?;
+    let mut inputs = Vec::with_capacity(unsigned_tx.inputs.len());
+    for (i, txin) in unsigned_tx.inputs.iter().enumerate() {
+        let at = MapId::Input(i as u32);
+        let map = R::unique_keys(at, read_map(&mut r)?)?;
+        inputs.push(input(i as u32, &map, &txin.previous_output.txid)?);
+    }
+    let mut outputs = Vec::with_capacity(unsigned_tx.outputs.len());
+    for i in 0..unsigned_tx.outputs.len() {
+        let at = MapId::Output(i as u32);
+        let map = R::unique_keys(at, read_map(&mut r)?)?;
+        outputs.push(output(i as u32, &map)?);
+    }
+    if !r.is_empty() {
+        return Err(PsbtError::TrailingBytes(r.offset()));
+    }
     Ok(Psbt {
         unsigned_tx,
         xpubs,
         version,
-        unknown: unknowns,
+        unknown,
         inputs,
         outputs,
     })
-}
-
-/// Decodes and checks a PSBT under `R`'s key rule.
-pub fn decode<R: Rules>(bytes: &[u8]) -> Result<Psbt, PsbtError> {
-    let (maps, tx) = read_maps::<R>(bytes)?;
-    interpret(&maps, tx)
 }
 
 /// BIP-174: "Keys within each scope should never be duplicated".

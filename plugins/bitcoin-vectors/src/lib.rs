@@ -96,6 +96,14 @@ mod tests {
         for v in bip174::VECTORS {
             assert!(unhex(v.hex).len() > 4, "{}", v.name);
         }
+        for v in bip174::VECTORS {
+            assert_eq!(
+                bip174::refusal(v.name).is_some(),
+                v.expect == bip174::Expect::Invalid,
+                "{}",
+                v.name
+            );
+        }
         let names: std::collections::BTreeSet<_> = bip174::VECTORS.iter().map(|v| v.name).collect();
         assert_eq!(names.len(), bip174::VECTORS.len(), "case names are unique");
     }
