@@ -70,7 +70,10 @@ echo "\$ anya --policy $policy install bitcoin-module 1.1.1   # its BIP-143 sigh
 set +e; anya --policy "$policy" install bitcoin-module 1.1.1; code=$?; set -e
 echo "(exit code $code: refused by the validation gate, naming the BIP-143 vectors it fails)"
 show anya --policy "$policy" install bitcoin-module 1.1.0
-anya status bitcoin-module | head -n 12
+anya status bitcoin-module > "$demo/bitcoin-module-status.txt"
+head -n 12 "$demo/bitcoin-module-status.txt"
+echo "(every case: $demo/bitcoin-module-status.txt)"
+show anya call bitcoin-module parse-witness-program '[[0,20,117,30,118,232,25,145,150,212,84,148,28,69,209,179,163,35,241,67,59,214]]'
 
 step "run the daemon: the same commands now go through it (control socket, scheduler, metrics)"
 "$here/target/debug/anya" serve --text-logs --metrics 127.0.0.1:9464 2> "$demo/daemon.log" &
