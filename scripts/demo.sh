@@ -23,7 +23,7 @@ wasm=target/plugins/wasm32-wasip2/release
 
 step "generate a signing key and trust it for the example components"
 show anya key generate --out "$demo/keys/dev"
-show anya trust add "$demo/keys/dev.pub" --may-sign 'bech32' --may-sign 'bip*-vectors'
+show anya trust add "$demo/keys/dev.pub" --may-sign 'bech32' --may-sign 'bitcoin-module' --may-sign 'bip*-vectors'
 
 step "sign and publish bech32 1.0.0, bech32 1.1.0 and the BIP-173/BIP-350 validators"
 sign() { anya sign "$wasm/$1.wasm" --manifest "plugins/$2/manifest.toml" --key "$demo/keys/dev.key" -o "$demo/$3.wasm"; }
@@ -57,6 +57,23 @@ show anya status
 step "roll back to 1.0.0 (no fetch, no verification of anything new, no compile) and show why"
 show anya rollback bech32 --reason "demo: going back"
 show anya status bech32
+
+step "bitcoin-module under the guide's policy (BIPs 141, 143, 144 required), with the BIP validators"
+policy=tests/fixtures/update_policy.toml
+grep -A2 'components.bitcoin-module' "$policy"
+for bip in 141 143 144 174 340 341; do sign "bip${bip}_vectors" "bip${bip}-vectors" "bip${bip}-vectors-1.0.0"; done
+sign bitcoin_module bitcoin-module bitcoin-module-1.1.0
+sign bitcoin_bad_bip143_amount bitcoin-bad-bip143-amount bitcoin-module-1.1.1
+show anya publish "$demo"/bip14[134]-vectors-1.0.0.wasm "$demo"/bip174-vectors-1.0.0.wasm \
+  "$demo"/bip34[01]-vectors-1.0.0.wasm "$demo"/bitcoin-module-1.1.[01].wasm
+echo "\$ anya --policy $policy install bitcoin-module 1.1.1   # its BIP-143 sighash forgets the amount"
+set +e; anya --policy "$policy" install bitcoin-module 1.1.1; code=$?; set -e
+echo "(exit code $code: refused by the validation gate, naming the BIP-143 vectors it fails)"
+show anya --policy "$policy" install bitcoin-module 1.1.0
+anya status bitcoin-module > "$demo/bitcoin-module-status.txt"
+head -n 12 "$demo/bitcoin-module-status.txt"
+echo "(every case: $demo/bitcoin-module-status.txt)"
+show anya call bitcoin-module parse-witness-program '[[0,20,117,30,118,232,25,145,150,212,84,148,28,69,209,179,163,35,241,67,59,214]]'
 
 step "run the daemon: the same commands now go through it (control socket, scheduler, metrics)"
 "$here/target/debug/anya" serve --text-logs --metrics 127.0.0.1:9464 2> "$demo/daemon.log" &

@@ -10,7 +10,7 @@ use std::{env, fs};
 
 /// Anya's WIT packages, in the order `wit-parser` must load them (each one
 /// only refers to packages before it).
-const PACKAGES: [&str; 4] = ["host", "extension", "validator", "bitcoin"];
+const PACKAGES: [&str; 5] = ["host", "extension", "validator", "bitcoin", "bitcoin-1.1"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -46,8 +46,8 @@ pub const WIT_DIR: &str = {wit_dir:?};
 ///
 /// `generate!(extension "acme:greeter/greeter")` reads the WIT package in
 /// your crate's `wit/` folder (as `wit_bindgen::generate!` would) with Anya's
-/// packages (`anya:host`, `anya:extension`, `anya:validator`, `anya:bitcoin`)
-/// already loaded, for a world that does
+/// packages (`anya:host`, `anya:extension`, `anya:validator`, `anya:bitcoin`
+/// 1.0.0 and 1.1.0) already loaded, for a world that does
 /// `include anya:extension/extension@1.0.0;`. Its `anya:host` imports are
 /// bound to the SDK's own ([`crate::log`], [`crate::kv`]); everything else is
 /// generated in place, as by `wit_bindgen::generate!`, and exported with the

@@ -29,6 +29,8 @@
 //! | `anya:validator/validator` | [`validator::Suite`] | [`export_validator!`] |
 //! | `anya:bitcoin/address-provider` | [`bitcoin::provider::Lifecycle`], [`bitcoin::provider::Address`] | [`export_address_provider!`] |
 //! | `anya:bitcoin/address-validator` | [`bitcoin::validator::Suite`] | [`export_address_validator!`] |
+//! | `anya:bitcoin/bitcoin-module@1.1.0` | [`bitcoin::module::Lifecycle`] and the interface traits in [`bitcoin::module`] | [`export_bitcoin_module!`] |
+//! | `anya:bitcoin/bitcoin-validator@1.1.0` | [`bitcoin::module_validator::Suite`] | [`export_bitcoin_validator!`] |
 //! | a world of your own | what its `generate!` makes | [`generate!`], then its `export!` |
 //!
 //! Every world's host imports are the same functions, reachable through
@@ -51,7 +53,12 @@ include!(concat!(env!("OUT_DIR"), "/generate.rs"));
 
 /// Anya's WIT packages: the sub-folders of [`WIT_DIR`], in the order a WIT
 /// resolver must load them (each refers only to packages before it).
-pub const WIT_PACKAGES: [&str; 4] = ["host", "extension", "validator", "bitcoin"];
+///
+/// `bitcoin` is `anya:bitcoin@1.0.0` (addresses) and `bitcoin-1.1` is
+/// `anya:bitcoin@1.1.0` (addresses, transactions, signature hashes, taproot,
+/// Schnorr signatures, PSBTs): a published version never changes, so the
+/// minor version that added interfaces is a folder of its own.
+pub const WIT_PACKAGES: [&str; 5] = ["host", "extension", "validator", "bitcoin", "bitcoin-1.1"];
 
 /// The generated bindings, one module per Anya world.
 ///
@@ -127,6 +134,75 @@ pub mod bindings {
             with: { "anya:bitcoin/address@1.0.0": generate },
         });
     }
+    /// The exports of the `anya:bitcoin/bitcoin-module@1.1.0` world (without
+    /// the lifecycle), on their own (see
+    /// [`export_bitcoin_module!`](crate::export_bitcoin_module)). Only the
+    /// 1.1.0 package is loaded here, so the module paths carry no version.
+    pub mod module_export {
+        wit_bindgen::generate!({
+            path: ["wit/host", "wit/extension", "wit/validator", "wit/bitcoin-1.1"],
+            inline: "
+                package anya-sdk:pieces;
+                world module-export {
+                    export anya:bitcoin/address@1.1.0;
+                    export anya:bitcoin/transaction@1.1.0;
+                    export anya:bitcoin/sighash@1.1.0;
+                    export anya:bitcoin/taproot@1.1.0;
+                    export anya:bitcoin/schnorr@1.1.0;
+                    export anya:bitcoin/psbt@1.1.0;
+                }
+            ",
+            world: "anya-sdk:pieces/module-export",
+            runtime_path: "anya_sdk::wit_bindgen::rt",
+            pub_export_macro: true,
+            default_bindings_module: "anya_sdk::bindings::module_export",
+            export_macro_name: "export_module_interfaces",
+        });
+    }
+
+    /// The imports of the `anya:bitcoin/bitcoin-validator@1.1.0` world, on
+    /// their own: the module a BIP validator tests. A validator component
+    /// keeps only the imports its code calls.
+    pub mod module_import {
+        wit_bindgen::generate!({
+            path: ["wit/host", "wit/extension", "wit/validator", "wit/bitcoin-1.1"],
+            inline: "
+                package anya-sdk:pieces;
+                world module-import {
+                    import anya:bitcoin/transaction@1.1.0;
+                    import anya:bitcoin/sighash@1.1.0;
+                    import anya:bitcoin/taproot@1.1.0;
+                    import anya:bitcoin/schnorr@1.1.0;
+                    import anya:bitcoin/psbt@1.1.0;
+                }
+            ",
+            world: "anya-sdk:pieces/module-import",
+            runtime_path: "anya_sdk::wit_bindgen::rt",
+            generate_all,
+        });
+    }
+}
+
+/// Exports `$ty` as a component of the `anya:bitcoin/bitcoin-module@1.1.0`
+/// world: `$ty` implements [`bitcoin::module::Lifecycle`] and every
+/// interface trait in [`bitcoin::module`].
+#[macro_export]
+macro_rules! export_bitcoin_module {
+    ($ty:ident) => {
+        $crate::export_extension!($ty);
+        anya_sdk::bindings::module_export::export_module_interfaces!($ty);
+    };
+}
+
+/// Exports `$ty` as a component of the
+/// `anya:bitcoin/bitcoin-validator@1.1.0` world: `$ty` implements
+/// [`bitcoin::module_validator::Suite`] and calls the module under test
+/// through [`bitcoin::module_validator`].
+#[macro_export]
+macro_rules! export_bitcoin_validator {
+    ($ty:ident) => {
+        $crate::export_validator!($ty);
+    };
 }
 
 /// Exports `$ty` as a component of the `anya:bitcoin/address-provider`
@@ -307,6 +383,39 @@ pub mod bitcoin {
         pub use crate::bindings::address_import::anya::bitcoin::address;
         pub use crate::bindings::address_import::anya::bitcoin::address::SegwitAddress;
         pub use crate::export_address_validator;
+        pub use crate::validator::{CaseResult, Suite};
+    }
+
+    /// The `anya:bitcoin/bitcoin-module@1.1.0` world: an extension that
+    /// implements the whole package (addresses, transactions, signature
+    /// hashes, taproot, Schnorr signatures, PSBTs).
+    pub mod module {
+        pub use crate::bindings::module_export::exports::anya::bitcoin::address::{
+            Guest as Address, SegwitAddress,
+        };
+        pub use crate::bindings::module_export::exports::anya::bitcoin::psbt::Guest as Psbt;
+        pub use crate::bindings::module_export::exports::anya::bitcoin::schnorr::Guest as Schnorr;
+        pub use crate::bindings::module_export::exports::anya::bitcoin::sighash::Guest as Sighash;
+        pub use crate::bindings::module_export::exports::anya::bitcoin::taproot::Guest as Taproot;
+        pub use crate::bindings::module_export::exports::anya::bitcoin::transaction::Guest as Transaction;
+        /// The types of each interface (`types::transaction::Tx`, ...).
+        pub mod types {
+            pub use crate::bindings::module_export::exports::anya::bitcoin::{
+                psbt, schnorr, sighash, taproot, transaction,
+            };
+        }
+        pub use crate::export_bitcoin_module;
+        pub use crate::extension::Lifecycle;
+    }
+
+    /// The `anya:bitcoin/bitcoin-validator@1.1.0` world: a validator that
+    /// tests a Bitcoin module through its imports (`transaction`,
+    /// `sighash`, `taproot`, `schnorr`, `psbt`).
+    pub mod module_validator {
+        pub use crate::bindings::module_import::anya::bitcoin::{
+            psbt, schnorr, sighash, taproot, transaction,
+        };
+        pub use crate::export_bitcoin_validator;
         pub use crate::validator::{CaseResult, Suite};
     }
 }

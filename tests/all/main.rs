@@ -2,6 +2,7 @@
 
 mod common;
 
+mod bips;
 mod cache;
 mod cli;
 mod compat;

@@ -2,11 +2,16 @@
 //! `bech32` 1.1.0 against the BIP-173 and BIP-350 validators, warm (candidate and
 //! validators already loaded): each run is a new store, both instantiations, every case
 //! through the forwarded imports, and the answer copied out and checked; and the whole
-//! gate as `check` runs it (registry, verification, WIT diff, cached code, validators).
+//! gate as `check` runs it (registry, verification, WIT diff, cached code, validators);
+//! and `bitcoin-module` 1.1.0 against the eight BIP validators (141, 143, 144, 173, 174,
+//! 340, 341, 350), warm, as the guide's policy runs them.
 
 use std::sync::Arc;
 
-use anya_fixtures::{BECH32_1_0_0, BECH32_1_1_0, BIP173_VECTORS, BIP350_VECTORS, Fixture};
+use anya_fixtures::{
+    BECH32_1_0_0, BECH32_1_1_0, BIP141_VECTORS, BIP143_VECTORS, BIP144_VECTORS, BIP173_VECTORS,
+    BIP174_VECTORS, BIP340_VECTORS, BIP341_VECTORS, BIP350_VECTORS, BITCOIN_MODULE, Fixture,
+};
 use anya_host::ids::ComponentName;
 use anya_host::keys::SecretKey;
 use anya_host::manifest::Manifest;
@@ -50,6 +55,42 @@ fn validate(c: &mut Criterion) {
             }
         })
     });
+}
+
+/// `bitcoin-module` 1.1.0 against every BIP validator, warm: 209 cases.
+fn validate_bitcoin(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeConfig::new(dir.path().join("cache"))).unwrap();
+    let candidate = runtime.load(&verified(&BITCOIN_MODULE)).unwrap();
+    let validators: Vec<Arc<LoadedValidator>> = [
+        BIP141_VECTORS,
+        BIP143_VECTORS,
+        BIP144_VECTORS,
+        BIP173_VECTORS,
+        BIP174_VECTORS,
+        BIP340_VECTORS,
+        BIP341_VECTORS,
+        BIP350_VECTORS,
+    ]
+    .iter()
+    .map(|f| runtime.load_validator(&verified(f)).unwrap())
+    .collect();
+    let ctx = CallContext::in_memory(ComponentName::parse("validation").unwrap());
+    for v in &validators {
+        let report = runtime.validate(&candidate, v, &ctx);
+        assert!(report.passed, "{report:?}");
+    }
+
+    c.bench_function(
+        "validate bitcoin-module 1.1.0 with the eight BIP validators (warm)",
+        |b| {
+            b.iter(|| {
+                for v in &validators {
+                    assert!(runtime.validate(&candidate, v, &ctx).passed);
+                }
+            })
+        },
+    );
 }
 
 /// The whole gate as `anya check` and `install` run it for bech32 1.1.0 over an installed
@@ -101,5 +142,5 @@ fn check(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, validate, check);
+criterion_group!(benches, validate, validate_bitcoin, check);
 criterion_main!(benches);
