@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use semver::Version;
+use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ComponentName, Digest};
@@ -83,6 +83,11 @@ pub struct VersionRecord {
     /// `reports/<digest>.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationSummary>,
+    /// What its manifest requires of other components, kept so that planning an install
+    /// reads no installed package; absent in a state written before it was recorded
+    /// (then the package's manifest is read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependencies: Option<BTreeMap<ComponentName, VersionReq>>,
 }
 
 /// The validation gate's verdict on one version, in brief.
@@ -145,6 +150,11 @@ pub struct RollbackPoint {
     pub validation: Option<ValidationSummary>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forced: bool,
+    /// What its manifest requires of other components, kept so that planning an install
+    /// reads no installed package; absent in a state written before it was recorded
+    /// (then the package's manifest is read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependencies: Option<BTreeMap<ComponentName, VersionReq>>,
 }
 
 /// A package this host will not install again without `--force`.

@@ -265,15 +265,9 @@ impl UpdateManager {
             // verified when installed); its manifest is enough here. One unreadable
             // installed package is skipped with a warning rather than blocking every
             // install.
-            let dependencies = match self.store.read_object(c.active.digest) {
-                Ok(bytes) => crate::package::inspect(&bytes)
-                    .manifest
-                    .map(|m| m.dependencies)
-                    .unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(component = %name, error = %e, "dependencies unknown");
-                    Default::default()
-                }
+            let dependencies = match &c.active.dependencies {
+                Some(recorded) => recorded.clone(),
+                None => self.dependencies_from_object(name, c.active.digest),
             };
             graph.insert(
                 name.clone(),
@@ -312,6 +306,25 @@ impl UpdateManager {
                 .detail(unmet.join("; ")),
         )?;
         Ok((order, true))
+    }
+
+    /// The dependencies an installed package's manifest declares, for a state written
+    /// before they were recorded in it.
+    fn dependencies_from_object(
+        &self,
+        name: &ComponentName,
+        digest: Digest,
+    ) -> BTreeMap<ComponentName, semver::VersionReq> {
+        match self.store.read_object(digest) {
+            Ok(bytes) => crate::package::inspect(&bytes)
+                .manifest
+                .map(|m| m.dependencies)
+                .unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(component = %name, error = %e, "dependencies unknown");
+                BTreeMap::new()
+            }
+        }
     }
 
     /// Undoes the installs of a multi-component update after `failed` failed: upgrades
@@ -506,6 +519,7 @@ impl UpdateManager {
             since: now,
             forced,
             validation: Some(report.summary()),
+            dependencies: Some(package.manifest().dependencies.clone()),
         };
         let mut discarded = Vec::new();
         let mut kept = None;
@@ -524,6 +538,7 @@ impl UpdateManager {
                         kv_snapshot: Some(snapshot.clone()),
                         validation: old.validation,
                         forced: old.forced,
+                        dependencies: old.dependencies,
                     },
                 );
                 while c.rollback_points.len() > self.options().rollback_points.max(1) {

@@ -99,6 +99,7 @@ impl UpdateManager {
             since: now,
             forced: target.forced,
             validation: target.validation.clone(),
+            dependencies: target.dependencies.clone(),
         };
         c.status = Lifecycle::Committed;
         c.last_rollback = Some(RollbackRecord {
