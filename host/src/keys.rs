@@ -296,7 +296,9 @@ fn read_small(path: &Path) -> Result<Vec<u8>, KeyError> {
         path: path.to_owned(),
         source,
     };
-    let file = fs::File::open(path).map_err(io_err)?;
+    // A FIFO or a device is refused before anything is read from it.
+    let (file, _) =
+        crate::files::open_regular(path, crate::files::Links::Follow).map_err(io_err)?;
     let mut bytes = Vec::new();
     file.take(MAX_KEY_FILE_LEN + 1)
         .read_to_end(&mut bytes)

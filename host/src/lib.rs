@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod compat;
 pub mod daemon;
+pub mod files;
 pub mod ids;
 pub mod keys;
 pub mod manifest;

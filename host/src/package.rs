@@ -155,18 +155,20 @@ impl From<SignatureError> for PackageError {
 /// size is checked from the metadata, and at most `max_bytes + 1` bytes are ever read, in
 /// case the file grows meanwhile).
 pub fn read_package_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PackageError> {
-    let file = std::fs::File::open(path).map_err(PackageError::Io)?;
-    let meta = file.metadata().map_err(PackageError::Io)?;
-    if !meta.is_file() {
-        return Err(PackageError::NotAFile);
-    }
-    if meta.len() > max_bytes {
+    let (file, len) = match crate::files::open_regular(path, crate::files::Links::Follow) {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            return Err(PackageError::NotAFile);
+        }
+        Err(e) => return Err(PackageError::Io(e)),
+    };
+    if len > max_bytes {
         return Err(PackageError::TooLarge {
-            len: meta.len(),
+            len,
             max: max_bytes,
         });
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let mut bytes = Vec::with_capacity(len as usize);
     file.take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(PackageError::Io)?;

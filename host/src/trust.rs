@@ -258,7 +258,8 @@ impl TrustStore {
             path: path.to_owned(),
             source,
         };
-        let file = std::fs::File::open(path).map_err(io)?;
+        let (file, _) =
+            crate::files::open_regular(path, crate::files::Links::Follow).map_err(io)?;
         let mut text = String::new();
         file.take(MAX_TRUST_STORE_LEN + 1)
             .read_to_string(&mut text)

@@ -296,3 +296,69 @@ fn the_cli_names_file_component_and_reason_with_exit_code_3() {
     );
     assert_eq!(before, node.snapshot());
 }
+
+/// Issue 11, bug 1: every file Anya is given is read only if it is a regular file, and
+/// through a cap: `/dev/zero` (directly or through a link) and a FIFO are refused at once
+/// by name, instead of being read until memory runs out or waiting for a writer forever.
+#[test]
+fn devices_and_fifos_where_files_belong_are_refused_at_once() {
+    let node = installed_node();
+    let started = std::time::Instant::now();
+    let refused = |args: &[&str], file: &str, what: &str| {
+        let out = node.anya(args);
+        let (_, stderr) = common::text(&out);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr.contains(file) && stderr.contains(&format!("is {what}, not a regular file")),
+            "{args:?}: {stderr}"
+        );
+    };
+    refused(
+        &["--policy", "/dev/zero", "check"],
+        "/dev/zero",
+        "a character device",
+    );
+    let link = node.root().join("policy-link.toml");
+    std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+    refused(
+        &["--policy", link.to_str().unwrap(), "check"],
+        "policy-link.toml",
+        "a character device",
+    );
+    let fifo = node.state().join("update_policy.toml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    refused(&["check"], "update_policy.toml", "a FIFO");
+    std::fs::remove_file(&fifo).unwrap();
+    let key_stem = node.root().join("k");
+    assert!(
+        node.anya(&["key", "generate", "--out", key_stem.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let wasm = node.root().join("in.wasm");
+    std::fs::write(&wasm, BECH32_1_1_0.wasm_bytes()).unwrap();
+    refused(
+        &[
+            "sign",
+            wasm.to_str().unwrap(),
+            "--manifest",
+            "/dev/zero",
+            "--key",
+            node.root().join("k.key").to_str().unwrap(),
+        ],
+        "/dev/zero",
+        "a character device",
+    );
+    refused(
+        &["serve", "--token-file", "/dev/zero"],
+        "/dev/zero",
+        "a character device",
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -480,14 +480,18 @@ fn bind_loopback(addr: SocketAddr) -> Result<tokio::net::TcpListener, DaemonErro
     tokio::net::TcpListener::from_std(listener).map_err(tcp_error)
 }
 
+/// The most a file holding a secret (a webhook secret, an SMTP password) may hold.
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
 /// The notifier the policy's `[notifications]` asks for; `None` without a target.
 fn start_notifier(policy: &Policy) -> Result<Option<anya_notify::Notifier>, DaemonError> {
     let n = &policy.notifications;
     let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path).map_err(|source| DaemonError::Io {
-            path: path.to_owned(),
-            source,
-        })
+        crate::files::read_text_capped(path, MAX_SECRET_FILE_BYTES, crate::files::Links::Follow)
+            .map_err(|source| DaemonError::Io {
+                path: path.to_owned(),
+                source,
+            })
     };
     // Slack's incoming webhooks take Slack's format, whichever list names them.
     let is_slack = |u: &url::Url| u.host_str() == Some("hooks.slack.com");

@@ -76,6 +76,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use url::Url;
 
+use crate::files::Links;
 use crate::ids::ComponentName;
 use crate::manifest::{Bip, CallMode, Manifest, UpdateType, one_line};
 
@@ -377,10 +378,12 @@ impl Policy {
 
     /// Reads and parses the policy file at `path`; errors name the file.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let bytes = std::fs::read(path).map_err(|source| PolicyError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = crate::files::read_capped(path, MAX_POLICY_LEN as u64, Links::Follow).map_err(
+            |source| PolicyError::Read {
+                path: path.to_owned(),
+                source,
+            },
+        )?;
         let invalid = |reason| PolicyError::InvalidFile {
             path: path.to_owned(),
             reason,

@@ -144,7 +144,12 @@ impl Registry for DirRegistry {
     fn publish(&self, package: &VerifiedPackage) -> Result<String, RegistryError> {
         let manifest = package.manifest();
         let path = self.path_of(&manifest.name, &manifest.version);
-        if let Ok(existing) = fs::read(&path) {
+        let existing = crate::files::read_capped(
+            &path,
+            crate::update::DEFAULT_MAX_PACKAGE_BYTES,
+            crate::files::Links::Refuse,
+        );
+        if let Ok(existing) = existing {
             if Digest::of(&existing) == package.digest() {
                 return Ok(path.display().to_string());
             }

@@ -7,6 +7,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::atomic::{TMP_PREFIX, remove_stale_tmp, sync_dir, write_atomic};
+use crate::files::Links;
 
 /// The key-value namespace of one component.
 #[derive(Debug, Clone)]
@@ -14,13 +15,18 @@ pub struct KvNamespace {
     dir: PathBuf,
 }
 
+/// The most read of one stored value (the runtime's own cap, `Limits::kv_value_bytes`,
+/// is far lower).
+const MAX_VALUE_FILE_BYTES: u64 = 64 << 20;
+
 impl KvNamespace {
     pub(super) fn new(dir: PathBuf) -> Self {
         Self { dir }
     }
 
     pub fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
-        match fs::read(self.path(key)) {
+        // Anya wrote every value; a link, a FIFO or a device there is refused.
+        match crate::files::read_capped(&self.path(key), MAX_VALUE_FILE_BYTES, Links::Refuse) {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),

@@ -37,6 +37,7 @@ pub use state_file::{
     STATE_FORMAT, State, ValidationSummary, VersionRecord,
 };
 
+use crate::files::{self, Links};
 use crate::ids::{ComponentName, Digest};
 use crate::package::VerifiedPackage;
 
@@ -96,6 +97,12 @@ pub enum Access {
     /// Exclusive lock; the folder is created if needed.
     Write,
 }
+
+/// The most Anya reads of each file it keeps; past these a file is not Anya's.
+const MAX_OBJECT_BYTES: u64 = crate::update::DEFAULT_MAX_PACKAGE_BYTES;
+const MAX_STATE_BYTES: u64 = 256 << 20;
+const MAX_REPORT_BYTES: u64 = 64 << 20;
+const MAX_DAEMON_FILE_BYTES: u64 = 16 << 20;
 
 /// An open state folder.
 #[derive(Debug)]
@@ -203,7 +210,7 @@ impl Store {
     pub fn put_object(&self, package: &VerifiedPackage) -> Result<PathBuf, StoreError> {
         self.assert_writable();
         let path = self.object_path(package.digest());
-        if let Ok(existing) = fs::read(&path)
+        if let Ok(existing) = files::read_capped(&path, MAX_OBJECT_BYTES, Links::Refuse)
             && Digest::of(&existing) == package.digest()
         {
             return Ok(path);
@@ -220,7 +227,7 @@ impl Store {
     /// Reads an object and checks that its bytes still hash to its digest.
     pub fn read_object(&self, digest: Digest) -> Result<Vec<u8>, StoreError> {
         let path = self.object_path(digest);
-        let bytes = match fs::read(&path) {
+        let bytes = match files::read_capped(&path, MAX_OBJECT_BYTES, Links::Refuse) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(StoreError::MissingObject { digest, path });
@@ -262,7 +269,7 @@ impl Store {
     /// The validation report of `digest`, if one was kept.
     pub fn read_report(&self, digest: Digest) -> Result<Option<serde_json::Value>, StoreError> {
         let path = self.report_path(digest);
-        let text = match fs::read_to_string(&path) {
+        let text = match files::read_text_capped(&path, MAX_REPORT_BYTES, Links::Refuse) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StoreError::Io { path, source }),
@@ -297,7 +304,7 @@ impl Store {
     /// Reads one of the daemon's small files; `None` when it does not exist.
     pub fn read_daemon_file(&self, file: DaemonFile) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.root.join(file.name());
-        match fs::read(&path) {
+        match files::read_capped(&path, MAX_DAEMON_FILE_BYTES, Links::Refuse) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(StoreError::Io { path, source }),
@@ -337,7 +344,7 @@ impl Store {
 
     fn read_state_file(&self) -> Result<State, StoreError> {
         let path = self.state_path();
-        let text = match fs::read_to_string(&path) {
+        let text = match files::read_text_capped(&path, MAX_STATE_BYTES, Links::Refuse) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
             Err(source) => return Err(StoreError::Io { path, source }),

@@ -48,7 +48,7 @@ impl Serve {
             .token_file
             .as_deref()
             .map(|p| {
-                std::fs::read_to_string(p)
+                anya_host::files::read_text_capped(p, 4096, anya_host::files::Links::Follow)
                     .map(|t| t.trim().to_owned())
                     .with_context(|| format!("cannot read the token file {}", p.display()))
             })

@@ -28,6 +28,9 @@ pub struct Sign {
     out: Option<PathBuf>,
 }
 
+/// The most a manifest file may hold.
+const MAX_MANIFEST_FILE_BYTES: u64 = 64 * 1024;
+
 impl Sign {
     pub fn execute(self, global: &Global) -> Result<ExitCode> {
         let key = anya_host::keys::read_secret_key(&self.key)?;
@@ -35,8 +38,12 @@ impl Sign {
             .with_context(|| format!("{}", self.input.display()))?;
         let manifest = match &self.manifest {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let text = anya_host::files::read_text_capped(
+                    path,
+                    MAX_MANIFEST_FILE_BYTES,
+                    anya_host::files::Links::Follow,
+                )
+                .with_context(|| format!("cannot read {}", path.display()))?;
                 let manifest =
                     Manifest::parse(&text).with_context(|| format!("{}", path.display()))?;
                 bytes = package::embed_manifest(&bytes, &manifest)

@@ -45,7 +45,11 @@ impl TrustCommand {
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_else(|| "key".into())
                 });
-                let mut text = match std::fs::read_to_string(&path) {
+                let mut text = match anya_host::files::read_text_capped(
+                    &path,
+                    anya_host::trust::MAX_TRUST_STORE_LEN,
+                    anya_host::files::Links::Follow,
+                ) {
                     Ok(t) => t,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                     Err(e) => {
