@@ -344,3 +344,37 @@ fn installing_the_active_version_again_repairs_its_lost_or_damaged_object() {
         "{journal}"
     );
 }
+
+/// Issue 11, bug 7: a refused one-shot install is audited like one through the daemon:
+/// an `install-refused` entry with who asked and why; the state itself is unchanged.
+#[test]
+fn a_refused_install_is_journaled_without_the_daemon_too() {
+    let node = Node::new();
+    node.publish(&anya_fixtures::BECH32_1_0_0);
+    node.publish(&anya_fixtures::BECH32_1_1_0);
+    node.publish(&anya_fixtures::BIP173_VECTORS);
+    node.publish(&anya_fixtures::BIP350_VECTORS);
+    ok(node.anya(&["install", "bech32", "1.1.0"]));
+    let state = std::fs::read(node.state().join("state.json")).unwrap();
+    let out = node.anya(&["install", "bech32", "1.0.0"]);
+    assert!(!out.status.success(), "a downgrade went through");
+    assert_eq!(
+        std::fs::read(node.state().join("state.json")).unwrap(),
+        state
+    );
+    let journal = std::fs::read_to_string(node.state().join("journal.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["action"], "install-refused", "{last}");
+    assert_eq!(last["component"], "bech32", "{last}");
+    assert_eq!(last["version"], "1.0.0", "{last}");
+    assert!(
+        last["actor"].as_str().unwrap().starts_with("cli uid="),
+        "{last}"
+    );
+    let (_, stderr) = text(&out);
+    let detail = last["detail"].as_str().unwrap();
+    assert!(
+        !detail.is_empty() && stderr.contains(detail),
+        "{detail} / {stderr}"
+    );
+}

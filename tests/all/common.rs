@@ -271,6 +271,28 @@ pub fn trust_entry(name: &str, key: &SecretKey, may_sign: &[&str]) -> String {
     )
 }
 
+/// `snapshot` without the journal: what a refused command must leave unchanged (the
+/// refusal itself is journaled).
+pub fn without_journal(mut snapshot: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec<u8>> {
+    snapshot.remove(Path::new("journal.jsonl"));
+    snapshot
+}
+
+/// Asserts that a refused command left `node`'s state folder as `before` but for one
+/// more journal entry, `install-refused`.
+#[track_caller]
+pub fn assert_refusal_journaled(node: &Node, before: &BTreeMap<PathBuf, Vec<u8>>) {
+    let after = node.snapshot();
+    assert_eq!(without_journal(before.clone()), without_journal(after));
+    let journal = std::fs::read_to_string(node.state().join("journal.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["action"], "install-refused", "{last}");
+    let before_lines = before
+        .get(Path::new("journal.jsonl"))
+        .map_or(0, |j| String::from_utf8_lossy(j).lines().count());
+    assert_eq!(journal.lines().count(), before_lines + 1, "{journal}");
+}
+
 /// Every file under `root`, with its bytes.
 pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();

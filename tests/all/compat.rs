@@ -165,7 +165,7 @@ fn a_breaking_change_without_a_major_bump_is_refused_naming_the_function() {
         stderr.contains("anya:bitcoin/address.decode: function removed"),
         "{stderr}"
     );
-    assert_eq!(before, node.snapshot());
+    crate::common::assert_refusal_journaled(&node, &before);
 }
 
 #[test]
@@ -294,7 +294,7 @@ fn a_capability_escalation_is_held_until_approved() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("wasi:filesystem/types"), "{stderr}");
-    assert_eq!(before, node.snapshot());
+    crate::common::assert_refusal_journaled(&node, &before);
 
     // Approve through the CLI: recorded with who, when and what, and audited.
     let out = node.anya(&["--json", "approve", "test-wasi-fs", "1.0.0"]);

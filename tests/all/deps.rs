@@ -120,7 +120,7 @@ fn unmet_requirements_are_refused_and_change_nothing() {
         ),
         "{stderr}"
     );
-    assert_eq!(node.snapshot(), before);
+    crate::common::assert_refusal_journaled(&node, &before);
 
     // --force installs over it, audited.
     let outcome = node

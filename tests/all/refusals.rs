@@ -294,7 +294,7 @@ fn the_cli_names_file_component_and_reason_with_exit_code_3() {
         stderr.contains("bech32 1.1.0") && stderr.contains("unknown key"),
         "{stderr}"
     );
-    assert_eq!(before, node.snapshot());
+    common::assert_refusal_journaled(&node, &before);
 }
 
 /// Issue 11, bug 1: every file Anya is given is read only if it is a regular file, and

@@ -245,23 +245,7 @@ impl Daemon {
                     Actor::Operator,
                     took,
                 );
-                // The daemon keeps every decision in the journal, refusals included, with
-                // who asked (the state itself is unchanged by a refusal).
-                let mut entry = crate::store::JournalEntry::new(
-                    self.manager.now(),
-                    self.manager.actor(),
-                    "install-refused",
-                )
-                .detail(e.to_string());
-                if let [(n, v)] = b.targets.as_slice() {
-                    entry = entry.component(n);
-                    if let Some(v) = v {
-                        entry = entry.version(v);
-                    }
-                }
-                if let Err(j) = self.manager.store().journal(&entry) {
-                    tracing::error!(error = %j, "could not journal a refusal");
-                }
+                self.manager.journal_refusal(&b.targets, e);
             }
         }
         self.observer.automatic_rollbacks(&self.manager);

@@ -308,6 +308,29 @@ impl UpdateManager {
         Ok((order, true))
     }
 
+    /// Keeps a refused install in the journal (`install-refused`, who asked, why): every
+    /// decision is audited, refusals included, though a refusal changes nothing else.
+    /// Called by whoever answers the operator (the CLI, the daemon's API), not by
+    /// [`install_many`](Self::install_many) itself. Best-effort: a journal that cannot
+    /// be written is logged.
+    pub fn journal_refusal(
+        &self,
+        targets: &[(ComponentName, Option<semver::Version>)],
+        error: &UpdateError,
+    ) {
+        let mut entry = JournalEntry::new(self.now(), self.actor(), "install-refused")
+            .detail(error.to_string());
+        if let [(name, version)] = targets {
+            entry = entry.component(name);
+            if let Some(version) = version {
+                entry = entry.version(version);
+            }
+        }
+        if let Err(e) = self.store.journal(&entry) {
+            tracing::error!(error = %e, "could not journal a refusal");
+        }
+    }
+
     /// The dependencies an installed package's manifest declares, for a state written
     /// before they were recorded in it.
     fn dependencies_from_object(

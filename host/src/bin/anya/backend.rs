@@ -168,7 +168,12 @@ impl Backend {
         force: bool,
     ) -> Result<Vec<InstallOutcome>> {
         match self {
-            Self::Local(m) => Ok(m.install_many(targets, force)?),
+            // Refusals are journaled as the daemon journals them (the daemon's own
+            // answer already did it).
+            Self::Local(m) => m.install_many(targets, force).map_err(|e| {
+                m.journal_refusal(targets, &e);
+                e.into()
+            }),
             Self::Daemon(c) => c.request(
                 "POST",
                 "/v1/install",
