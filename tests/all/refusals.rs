@@ -362,3 +362,37 @@ fn devices_and_fifos_where_files_belong_are_refused_at_once() {
         started.elapsed()
     );
 }
+
+/// Issue 11, bug 10: with `state.json` deleted but the journal still there, Anya does not
+/// start afresh (which would forget the watermark and let a downgrade through): every
+/// command refuses, naming the file and what to do, and nothing is written.
+#[test]
+fn a_lost_state_file_is_not_taken_for_a_new_host() {
+    let node = Node::new();
+    node.publish(&BECH32_1_0_0);
+    node.publish(&BECH32_1_1_0);
+    node.publish(&anya_fixtures::BIP173_VECTORS);
+    node.publish(&BIP350_VECTORS);
+    assert!(node.anya(&["install", "bech32", "1.1.0"]).status.success());
+    std::fs::remove_file(node.state().join("state.json")).unwrap();
+    let before = node.snapshot();
+    for args in [&["install", "bech32", "1.0.0"][..], &["status"][..]] {
+        let out = node.anya(args);
+        let (_, stderr) = common::text(&out);
+        assert!(!out.status.success(), "{args:?} went through: {stderr}");
+        assert!(
+            stderr.contains(
+                "state.json is missing, but the journal records installs on this host (1)"
+            ) && stderr.contains("Put state.json back"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(before, node.snapshot(), "{args:?} changed the state folder");
+    }
+    // Moving the journal aside is starting afresh, knowingly.
+    std::fs::rename(
+        node.state().join("journal.jsonl"),
+        node.root().join("journal.jsonl.old"),
+    )
+    .unwrap();
+    assert!(node.anya(&["status"]).status.success());
+}

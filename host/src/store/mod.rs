@@ -57,6 +57,13 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     #[error("object {digest} is missing from {path}")]
     MissingObject { digest: Digest, path: PathBuf },
+    #[error(
+        "{path} is missing, but the journal records installs on this host ({installs}): its \
+         active versions and watermarks are gone, and a downgrade would no longer be \
+         refused. Put state.json back from a backup, or move journal.jsonl aside to start \
+         this host afresh"
+    )]
+    StateMissing { path: PathBuf, installs: usize },
 }
 
 /// The daemon's own files in the state folder.
@@ -346,7 +353,7 @@ impl Store {
         let path = self.state_path();
         let text = match files::read_text_capped(&path, MAX_STATE_BYTES, Links::Refuse) {
             Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return self.missing_state(path),
             Err(source) => return Err(StoreError::Io { path, source }),
         };
         let state: State = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
@@ -363,6 +370,21 @@ impl Store {
             });
         }
         Ok(state)
+    }
+
+    /// No `state.json`: a new host, unless the journal says this host installed
+    /// something; then the file was lost, and with it the watermarks: refused, nothing
+    /// changed (starting empty would let a downgrade through silently).
+    fn missing_state(&self, path: PathBuf) -> Result<State, StoreError> {
+        let installs = self
+            .read_journal()?
+            .iter()
+            .filter(|e| e.action == "installed")
+            .count();
+        if installs == 0 {
+            return Ok(State::default());
+        }
+        Err(StoreError::StateMissing { path, installs })
     }
 
     /// Replaces the state, atomically and durably.
@@ -411,12 +433,11 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
+        let (mut file, len) = match files::open_regular(&path, Links::Refuse) {
+            Ok(opened) => opened,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err(e)),
         };
-        let len = file.metadata().map_err(io_err)?.len();
         let start = len.saturating_sub(max_bytes);
         file.seek(SeekFrom::Start(start)).map_err(io_err)?;
         let mut bytes = Vec::new();
