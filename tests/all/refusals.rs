@@ -396,3 +396,35 @@ fn a_lost_state_file_is_not_taken_for_a_new_host() {
     .unwrap();
     assert!(node.anya(&["status"]).status.success());
 }
+
+/// Issue 11, bug 13: with a newest registry file that does not verify, `check`, `status`
+/// and `install NAME` agree: the newest version that verifies (the broken one is skipped,
+/// and said so).
+#[test]
+fn the_commands_agree_on_a_broken_newest_file() {
+    let node = installed_node();
+    node.publish(&BECH32_1_1_0);
+    node.publish(&anya_fixtures::BIP173_VECTORS);
+    node.put_in_registry("bech32", "2.0.0", &package(&BECH32_1_1_0, &[&key(9)]));
+
+    let check: serde_json::Value =
+        serde_json::from_slice(&node.anya(&["--json", "check"]).stdout).unwrap();
+    assert_eq!(check["updates"][0]["available_version"], "1.1.0", "{check}");
+    assert_eq!(check["problems"][0]["version"], "2.0.0", "{check}");
+
+    let status: serde_json::Value =
+        serde_json::from_slice(&node.anya(&["--json", "status"]).stdout).unwrap();
+    assert_eq!(
+        status["components"][0]["latest_in_registry"], "1.1.0",
+        "{status}"
+    );
+
+    let out = node.anya(&["install", "bech32"]);
+    let (stdout, stderr) = common::text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("installed bech32 1.1.0"), "{stdout}");
+    assert!(
+        stderr.contains("2.0.0") && stderr.contains("does not verify"),
+        "{stderr}"
+    );
+}

@@ -105,16 +105,11 @@ impl UpdateManager {
             if packages.contains_key(name) {
                 return Err(UpdateError::DuplicateRequest { name: name.clone() });
             }
-            let version = match version {
-                Some(v) => v.clone(),
-                None => self.registry.versions(name)?.pop().ok_or_else(|| {
-                    UpdateError::NotInRegistry {
-                        registry: self.registry.describe(),
-                        name: name.clone(),
-                    }
-                })?,
+            let package = match version {
+                Some(v) => self.fetch_verified(name, v)?,
+                None => self.newest_that_verifies(name)?,
             };
-            let package = self.fetch_verified(name, &version)?;
+            let version = package.manifest().version.clone();
             if package.manifest().kind != Kind::Extension {
                 return Err(UpdateError::WrongKind {
                     name: name.clone(),
@@ -306,6 +301,35 @@ impl UpdateManager {
                 .detail(unmet.join("; ")),
         )?;
         Ok((order, true))
+    }
+
+    /// The package `install NAME` takes: the newest version that verifies (newer than the
+    /// active one when installed); a newer one that does not is skipped with a warning
+    /// (`check` reports it too). When none verifies, the newest one's reason.
+    fn newest_that_verifies(&self, name: &ComponentName) -> Result<VerifiedPackage, UpdateError> {
+        // Installed: only what is newer than the active version (falling back to the
+        // active one would hide why nothing newer installs).
+        let active = self
+            .store
+            .state()?
+            .components
+            .get(name)
+            .map(|c| c.active.version.clone());
+        let newest = self.newest_verified(name, active.as_ref())?;
+        for (version, reason) in &newest.skipped {
+            tracing::warn!(component = %name, %version, %reason, "skipped: it does not verify");
+        }
+        match (newest.package, newest.skipped.into_iter().next(), active) {
+            (Some(package), _, _) => Ok(package),
+            (None, Some((_, reason)), _) => Err(reason),
+            // Nothing newer: the active version itself ("already installed", or its
+            // damaged stored copy written again).
+            (None, None, Some(active)) => self.fetch_verified(name, &active),
+            (None, None, None) => Err(UpdateError::NotInRegistry {
+                registry: self.registry.describe(),
+                name: name.clone(),
+            }),
+        }
     }
 
     /// Keeps a refused install in the journal (`install-refused`, who asked, why): every

@@ -20,6 +20,7 @@ mod error;
 mod gate;
 mod install;
 mod kv_bridge;
+mod newest;
 pub mod plan;
 mod probation;
 mod publish;

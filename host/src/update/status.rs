@@ -77,24 +77,44 @@ impl UpdateManager {
                     .loaded_slot(name)
                     .map(|s| s.current().counts())
                     .filter(|c| c.calls > 0),
-                latest_in_registry: self.registry.versions(name)?.pop(),
+                latest_in_registry: self.latest_for(name, &c.active.version)?,
             });
         }
         for name in self.registry.names()? {
             if state.components.contains_key(&name) {
                 continue;
             }
-            let Some(latest) = self.registry.versions(&name)?.pop() else {
-                continue;
-            };
             // Validators are run by the gate, not installed: not offered here. A package
             // that does not verify is not offered either (`check` says why).
-            match self.fetch_verified(&name, &latest) {
-                Ok(p) if p.manifest().kind == crate::manifest::Kind::Validator => {}
-                Ok(_) => report.available.push((name, latest)),
-                Err(e) => tracing::debug!(component = %name, error = %e, "not offered"),
+            let newest = self.newest_verified(&name, None)?;
+            for (version, e) in &newest.skipped {
+                tracing::debug!(component = %name, %version, error = %e, "not offered");
+            }
+            match newest.package {
+                Some(p) if p.manifest().kind == crate::manifest::Kind::Validator => {}
+                Some(p) => report.available.push((name, p.manifest().version.clone())),
+                None => {}
             }
         }
         Ok(report)
+    }
+
+    /// The registry's latest of an installed component as `list` shows it: the newest
+    /// version that verifies when one is newer than `active` (a broken newer file is
+    /// not "latest"), else the newest there is.
+    fn latest_for(
+        &self,
+        name: &ComponentName,
+        active: &semver::Version,
+    ) -> Result<Option<semver::Version>, UpdateError> {
+        let newest = self.newest_verified(name, Some(active))?;
+        match newest.package {
+            Some(p) => Ok(Some(p.manifest().version.clone())),
+            None => Ok(self
+                .registry
+                .versions(name)?
+                .into_iter()
+                .rfind(|v| v <= active)),
+        }
     }
 }

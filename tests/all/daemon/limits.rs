@@ -310,17 +310,35 @@ fn calls_on_every_core_do_not_hold_up_a_ping() {
     let daemon = Daemon::start(&node, &policy, &[]);
     let socket = node.state().join("daemon/control.sock");
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    // Each call spins until its fuel is spent (a few hundred milliseconds), holding the
-    // worker it runs on.
+    // Rounds of `cores` calls, each spinning until its fuel is spent (a few hundred
+    // milliseconds) on the worker it runs on, pinged all along: a daemon that served
+    // nothing while its workers ran calls could never answer a ping while every call
+    // runs. More than one round, because on a machine this busy the ping's own thread may
+    // get no CPU for a whole round.
+    let mut most = 0;
+    for _round in 0..5 {
+        most = most.max(ping_during_calls(&node, &socket, cores));
+        if most > cores {
+            break;
+        }
+    }
+    assert!(
+        most > cores,
+        "no ping was answered while the {cores} calls ran (at most {most} requests in flight)"
+    );
+    assert!(daemon.stop().success());
+}
+
+/// Starts `cores` spinning calls and pings until they end; the most requests the
+/// daemon said it had in flight.
+fn ping_during_calls(node: &Node, socket: &Path, cores: usize) -> usize {
     let calls: Vec<_> = (0..cores)
         .map(|_| {
             let root = node.root().to_owned();
             std::thread::spawn(move || Node::attach(&root).anya(&["call", "test-loop", "spin"]))
         })
         .collect();
-    // Pings all along: a daemon that served nothing while its workers ran calls would
-    // never answer one while every call is running.
-    let mut stream = connect_unix(&socket);
+    let mut stream = connect_unix(socket);
     let mut most = 0;
     while calls.iter().any(|c| !c.is_finished()) {
         stream
@@ -336,9 +354,5 @@ fn calls_on_every_core_do_not_hold_up_a_ping() {
         let (_, stderr) = crate::common::text(&out);
         assert!(stderr.contains("ran out of fuel"), "{stderr}");
     }
-    assert!(
-        most > cores,
-        "no ping was answered while the {cores} calls ran (at most {most} requests in flight)"
-    );
-    assert!(daemon.stop().success());
+    most
 }
