@@ -176,15 +176,7 @@ fn input(index: u32, map: &Map, spends: &[u8]) -> Result<PsbtInput, PsbtError> {
                 bare(at, k)?;
                 out.witness_script = Some(v.clone());
             }
-            0x06 => {
-                let public_key = pubkey_in_key(at, k)?;
-                let (fingerprint, path) = origin(at, k, v)?;
-                out.bip32_derivations.push(KeyOrigin {
-                    public_key,
-                    fingerprint,
-                    path,
-                });
-            }
+            0x06 => out.bip32_derivations.push(key_origin(at, k, v)?),
             0x07 => {
                 bare(at, k)?;
                 out.final_script_sig = Some(v.clone());
@@ -197,6 +189,18 @@ fn input(index: u32, map: &Map, spends: &[u8]) -> Result<PsbtInput, PsbtError> {
         }
     }
     Ok(out)
+}
+
+/// A BIP-32 derivation entry (`PSBT_IN_BIP32_DERIVATION`, `PSBT_OUT_BIP32_DERIVATION`):
+/// the public key in the key, its origin in the value.
+fn key_origin(at: MapId, k: &[u8], v: &[u8]) -> Result<KeyOrigin, PsbtError> {
+    let public_key = pubkey_in_key(at, k)?;
+    let (fingerprint, path) = origin(at, k, v)?;
+    Ok(KeyOrigin {
+        public_key,
+        fingerprint,
+        path,
+    })
 }
 
 fn output(index: u32, map: &Map) -> Result<PsbtOutput, PsbtError> {
@@ -217,15 +221,7 @@ fn output(index: u32, map: &Map) -> Result<PsbtOutput, PsbtError> {
                 bare(at, k)?;
                 out.witness_script = Some(v.clone());
             }
-            0x02 => {
-                let public_key = pubkey_in_key(at, k)?;
-                let (fingerprint, path) = origin(at, k, v)?;
-                out.bip32_derivations.push(KeyOrigin {
-                    public_key,
-                    fingerprint,
-                    path,
-                });
-            }
+            0x02 => out.bip32_derivations.push(key_origin(at, k, v)?),
             _ => out.unknown.push(unknown(k, v)),
         }
     }
