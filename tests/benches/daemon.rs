@@ -58,6 +58,7 @@ fn serve(dir: &Path) -> std::path::PathBuf {
     let config = DaemonConfig {
         state: state.clone(),
         policy_path: None,
+        trust_path: None,
         tcp: None,
         token: None,
         metrics: None,

@@ -171,6 +171,7 @@ fn daemon_ready(host: &Host, rounds: usize) -> Vec<Duration> {
             let config = DaemonConfig {
                 state: host.state(),
                 policy_path: None,
+                trust_path: None,
                 tcp: None,
                 token: None,
                 metrics: None,

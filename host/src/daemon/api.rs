@@ -149,6 +149,9 @@ impl Daemon {
                 "version": env!("CARGO_PKG_VERSION"),
                 // Requests being answered, this one included.
                 "in_flight": self.in_flight.load(std::sync::atomic::Ordering::SeqCst),
+                // What it was started with: a CLI given others refuses.
+                "policy": self.policy_path.as_ref().map(|p| p.display().to_string()),
+                "trust": self.trust_path.as_ref().map(|p| p.display().to_string()),
             })),
             ("GET", "/v1/check") => answer(manager.check()),
             ("GET", "/v1/status") => answer(manager.status()),

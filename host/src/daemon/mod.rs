@@ -70,6 +70,9 @@ pub struct DaemonConfig {
     pub state: PathBuf,
     /// Reloaded on SIGHUP.
     pub policy_path: Option<PathBuf>,
+    /// The trust store the daemon was started with (said in its ping answer, so that a
+    /// CLI given another one refuses rather than being silently ignored).
+    pub trust_path: Option<PathBuf>,
     /// A loopback address for the control API over TCP (needs `token`).
     pub tcp: Option<SocketAddr>,
     pub token: Option<String>,
@@ -86,6 +89,7 @@ pub struct Daemon {
     manager: Arc<UpdateManager>,
     policy: ArcSwap<Policy>,
     policy_path: Option<PathBuf>,
+    trust_path: Option<PathBuf>,
     observer: Observer,
     scheduler: Mutex<Scheduler>,
     history: Arc<LoadHistory>,
@@ -223,6 +227,7 @@ impl Daemon {
             manager: Arc::new(manager),
             policy: ArcSwap::from_pointee(policy),
             policy_path: config.policy_path.clone(),
+            trust_path: config.trust_path.clone(),
             observer: Observer {
                 metrics,
                 notifier: Mutex::new(notifier),

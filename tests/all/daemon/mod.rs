@@ -705,3 +705,45 @@ fn sigterm_completes_when_the_socket_file_is_gone() {
         started.elapsed()
     );
 }
+
+/// Issue 11, bug 2: while a daemon serves the state folder, `--policy` and `--trust`
+/// naming other files than the daemon's are refused (exit 2, saying which file the
+/// daemon uses), not silently ignored; the daemon's own files are accepted.
+#[test]
+fn flags_the_daemon_would_not_honour_are_refused() {
+    let node = Node::new();
+    let policy = empty_policy(&node);
+    let daemon = Daemon::start(&node, &policy, &[]);
+    let strict = node.root().join("strict.toml");
+    std::fs::write(
+        &strict,
+        "[validation]\nbip_compliance_required = [\"141\"]\n",
+    )
+    .unwrap();
+
+    let out = node.anya(&["--policy", strict.to_str().unwrap(), "status"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("uses the policy")
+            && stderr.contains(policy.to_str().unwrap())
+            && stderr.contains("strict.toml")
+            && stderr.contains("--policy would be ignored"),
+        "{stderr}"
+    );
+    let out = Command::new(anya_bin())
+        .arg("--state")
+        .arg(node.state())
+        .args(["--trust", "/nonexistent", "status"])
+        .env("ANYA_CLOCK_FILE", node.clock_file())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent"), "{stderr}");
+    // The daemon's own policy (and trust store, which every command here names) are fine.
+    assert!(
+        ok(&node, &["--policy", policy.to_str().unwrap(), "status"]).contains("nothing installed")
+    );
+    assert!(daemon.stop().success());
+}

@@ -45,9 +45,27 @@ pub struct Unresponsive {
     pub socket: PathBuf,
 }
 
+/// A flag the daemon serving the state folder would not honour: it uses what it was
+/// started with.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the daemon serving {} uses the {what} {daemon_uses}, not {given}: {flag} would be \
+     ignored through it; leave {flag} out, or stop the daemon to use it",
+    socket.display()
+)]
+pub struct NotHonoured {
+    pub socket: PathBuf,
+    pub flag: &'static str,
+    pub what: &'static str,
+    pub given: String,
+    pub daemon_uses: String,
+}
+
 /// A connection to the daemon serving a state folder, kept for the command's duration.
 pub struct Client {
     connection: client::Client,
+    /// The daemon's ping answer: what it was started with.
+    pub ping: Value,
 }
 
 impl Client {
@@ -62,9 +80,15 @@ impl Client {
         let Ok(connection) = client::Client::connect(&socket, PING_TIMEOUT) else {
             return Ok(None);
         };
-        let client = Self { connection };
+        let mut client = Self {
+            connection,
+            ping: Value::Null,
+        };
         match client.exchange::<Value>(PING_TIMEOUT, "GET", "/v1/ping", None) {
-            Ok(_) => Ok(Some(client)),
+            Ok(ping) => {
+                client.ping = ping;
+                Ok(Some(client))
+            }
             Err(e) if is_timeout(&e) => Err(Unresponsive { socket }.into()),
             Err(_) => Ok(None),
         }

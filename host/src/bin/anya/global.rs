@@ -99,6 +99,7 @@ impl Global {
         use anya_host::registry::Registry;
         match Client::connect(&self.state_dir())? {
             Some(client) => {
+                self.refuse_unhonoured(&client)?;
                 let backend = Backend::Daemon(client);
                 // A registry named here that is not the daemon's would be silently unused.
                 if self.registry.is_some()
@@ -115,6 +116,43 @@ impl Global {
             }
             None => Ok(Backend::Local(Box::new(self.manager(access)?))),
         }
+    }
+
+    /// Refuses `--policy` and `--trust` naming files other than the ones the daemon
+    /// serving the state folder was started with: through it they would be ignored.
+    fn refuse_unhonoured(&self, client: &crate::backend::Client) -> Result<()> {
+        let socket = anya_host::daemon::socket::control_socket(&self.state_dir());
+        let checks = [
+            (
+                "--policy",
+                "policy",
+                self.policy.as_ref(),
+                &client.ping["policy"],
+            ),
+            (
+                "--trust",
+                "trust store",
+                self.trust.as_ref(),
+                &client.ping["trust"],
+            ),
+        ];
+        for (flag, what, given, theirs) in checks {
+            let Some(given) = given else { continue };
+            let daemon_uses = theirs.as_str().map(PathBuf::from);
+            let same = daemon_uses.as_ref().is_some_and(|d| same_file(d, given));
+            if !same {
+                return Err(crate::backend::NotHonoured {
+                    socket,
+                    flag,
+                    what,
+                    given: given.display().to_string(),
+                    daemon_uses: daemon_uses
+                        .map_or_else(|| "none".into(), |d| d.display().to_string()),
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// Opens the state folder with `access` and builds the update pipeline over it.
@@ -184,5 +222,14 @@ pub fn init_tracing(daemon: bool, json: bool) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// Whether two paths name the same file (compared once resolved; as given when either
+/// cannot be resolved).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }

@@ -122,6 +122,9 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
         if cause.downcast_ref::<backend::Unresponsive>().is_some() {
             return 6;
         }
+        if cause.downcast_ref::<backend::NotHonoured>().is_some() {
+            return 2;
+        }
     }
     1
 }

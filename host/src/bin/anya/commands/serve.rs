@@ -83,6 +83,7 @@ impl Serve {
         let config = DaemonConfig {
             state,
             policy_path,
+            trust_path: Some(global.trust_path()),
             tcp: self.tcp,
             token,
             metrics: self.metrics,
