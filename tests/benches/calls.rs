@@ -35,7 +35,8 @@ use anya_fixtures::BECH32_1_1_0;
 use anya_host::manifest::CallMode;
 use anya_host::runtime::{CallContext, ComponentValue, Limits, LoadedComponent, Runtime};
 use anya_host::update::{Options, UpdateManager};
-use criterion::Criterion;
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
 use serde_json::{Value, json};
 use wasmtime::component::{
     ComponentExportIndex, ComponentType, InstancePre, Lift, Linker, ResourceTable, TypedFunc,
@@ -339,39 +340,47 @@ fn sanity(anya: &Anya, bares: &[(&str, Bare)]) {
     }
 }
 
+/// One criterion function `side/label` in `group`; its samples are also kept under
+/// `mode/side/label` for the table.
+fn timed(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    samples: &Samples,
+    (mode, side, label): (&str, &str, &str),
+    mut call: impl FnMut(),
+) {
+    group.bench_function(format!("{side}/{label}"), |b| {
+        b.iter_custom(|n| samples.time(&format!("{mode}/{side}/{label}"), n, &mut call))
+    });
+}
+
+/// Anya's three sides on one input, in the mode `anya` and `ctx` are set to.
+fn anya_sides(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    samples: &Samples,
+    (mode, label, address): (&str, &str, &str),
+    anya: &Anya,
+    ctx: &CallContext,
+) {
+    timed(group, samples, (mode, "manager", label), || {
+        black_box(anya.manager_call(address));
+    });
+    timed(group, samples, (mode, "values", label), || {
+        black_box(anya.values_call(address));
+    });
+    timed(group, samples, (mode, "runtime", label), || {
+        black_box(anya.runtime_call(ctx, address));
+    });
+}
+
 fn fresh(c: &mut Criterion, samples: &Samples, anya: &Anya, bares: &[(&str, Bare)]) {
     anya.set_mode(CallMode::Fresh);
     let ctx = CallContext::in_memory(bech32());
     let mut group = c.benchmark_group("fresh");
     for (label, address) in INPUTS {
-        group.bench_function(format!("manager/{label}"), |b| {
-            b.iter_custom(|n| {
-                samples.time(&format!("fresh/manager/{label}"), n, || {
-                    black_box(anya.manager_call(address));
-                })
-            })
-        });
-        group.bench_function(format!("values/{label}"), |b| {
-            b.iter_custom(|n| {
-                samples.time(&format!("fresh/values/{label}"), n, || {
-                    black_box(anya.values_call(address));
-                })
-            })
-        });
-        group.bench_function(format!("runtime/{label}"), |b| {
-            b.iter_custom(|n| {
-                samples.time(&format!("fresh/runtime/{label}"), n, || {
-                    black_box(anya.runtime_call(&ctx, address));
-                })
-            })
-        });
+        anya_sides(&mut group, samples, ("fresh", label, address), anya, &ctx);
         for (side, bare) in bares {
-            group.bench_function(format!("{side}/{label}"), |b| {
-                b.iter_custom(|n| {
-                    samples.time(&format!("fresh/{side}/{label}"), n, || {
-                        black_box(bare.fresh_call(address));
-                    })
-                })
+            timed(&mut group, samples, ("fresh", side, label), || {
+                black_box(bare.fresh_call(address));
             });
         }
     }
@@ -383,38 +392,14 @@ fn warm(c: &mut Criterion, samples: &Samples, anya: &Anya, bares: &[(&str, Bare)
     let ctx = CallContext::in_memory(bech32()).with_mode(CallMode::Warm);
     let mut group = c.benchmark_group("warm");
     for (label, address) in INPUTS {
-        group.bench_function(format!("manager/{label}"), |b| {
-            b.iter_custom(|n| {
-                samples.time(&format!("warm/manager/{label}"), n, || {
-                    black_box(anya.manager_call(address));
-                })
-            })
-        });
-        group.bench_function(format!("values/{label}"), |b| {
-            b.iter_custom(|n| {
-                samples.time(&format!("warm/values/{label}"), n, || {
-                    black_box(anya.values_call(address));
-                })
-            })
-        });
-        group.bench_function(format!("runtime/{label}"), |b| {
-            b.iter_custom(|n| {
-                samples.time(&format!("warm/runtime/{label}"), n, || {
-                    black_box(anya.runtime_call(&ctx, address));
-                })
-            })
-        });
+        anya_sides(&mut group, samples, ("warm", label, address), anya, &ctx);
         for (side, bare) in bares {
             let mut store = bare.store();
             let decode = bare.decode(&mut store);
-            group.bench_function(format!("{side}/{label}"), |b| {
-                b.iter_custom(|n| {
-                    samples.time(&format!("warm/{side}/{label}"), n, || {
-                        bare.refill(&mut store);
-                        let answer = decode.call(&mut store, (address.to_owned(),)).unwrap();
-                        black_box(answer.0.is_ok());
-                    })
-                })
+            timed(&mut group, samples, ("warm", side, label), || {
+                bare.refill(&mut store);
+                let answer = decode.call(&mut store, (address.to_owned(),)).unwrap();
+                black_box(answer.0.is_ok());
             });
         }
     }
