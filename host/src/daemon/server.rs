@@ -245,12 +245,7 @@ impl Connection {
             refuse_connection(io).await;
             return;
         };
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEAD_TIMEOUT)
-            .max_buf_size(MAX_HEAD_BYTES)
-            .keep_alive(true);
+        let builder = http1_builder(true);
         let service = service_fn(move |request| {
             let connection = self.clone();
             async move { Ok::<_, Infallible>(connection.answer(request).await.into_hyper()) }
@@ -359,17 +354,25 @@ async fn read_body(body: Incoming) -> Result<Bytes, Response> {
     }
 }
 
-/// A connection over its listener's limit: one 503, then closed.
-async fn refuse_connection<I>(io: I)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// hyper's HTTP/1.1 server with the daemon's limits on every connection: the head within
+/// [`HEAD_TIMEOUT`] (also the idle time between kept-alive requests) and
+/// [`MAX_HEAD_BYTES`].
+fn http1_builder(keep_alive: bool) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
-        .keep_alive(false);
+        .keep_alive(keep_alive);
+    builder
+}
+
+/// A connection over its listener's limit: one 503, then closed.
+async fn refuse_connection<I>(io: I)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let builder = http1_builder(false);
     let service = service_fn(|_request| async {
         Ok::<_, Infallible>(
             Response::error(503, "too many connections at once; try again", 6).into_hyper(),
