@@ -179,6 +179,21 @@ impl Node {
         self.put_in_registry(fixture.name, fixture.version, &package(fixture, &[&key(1)]))
     }
 
+    /// `fixture` published at `version` as `update_type`, optionally declaring breaking
+    /// changes.
+    pub fn publish_as(
+        &self,
+        fixture: &Fixture,
+        version: &str,
+        update_type: anya_host::manifest::UpdateType,
+        breaking: bool,
+    ) {
+        self.publish_edited(fixture, version, |m| {
+            m.update_type = update_type;
+            m.breaking_changes = breaking;
+        });
+    }
+
     /// Like [`publish`](Self::publish), as `version` and with its manifest changed by
     /// `edit` (the validators published are those the changed manifest names).
     pub fn publish_edited(

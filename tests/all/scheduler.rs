@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anya_fixtures::{
-    BECH32_1_0_0, BECH32_1_1_0, FEE_ESTIMATOR_1_0_0, FEE_ESTIMATOR_2_0_0, Fixture, TEST_WASI_FS,
+    BECH32_1_0_0, BECH32_1_1_0, FEE_ESTIMATOR_1_0_0, FEE_ESTIMATOR_2_0_0, TEST_WASI_FS,
     TEST_WASI_FS_0_9_0,
 };
 use anya_host::ids::ComponentName;
@@ -30,21 +30,6 @@ fn v(s: &str) -> Version {
 
 fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
-}
-
-/// `fixture` published at `version` as `update_type`, optionally declaring breaking
-/// changes.
-fn publish_as(
-    node: &Node,
-    fixture: &Fixture,
-    version: &str,
-    update_type: UpdateType,
-    breaking: bool,
-) {
-    node.publish_edited(fixture, version, |m| {
-        m.update_type = update_type;
-        m.breaking_changes = breaking;
-    });
 }
 
 fn manager(node: &Node, policy: &Policy) -> UpdateManager {
@@ -93,7 +78,7 @@ fn a_security_update_is_installed_inside_the_window_and_not_outside() {
     node.publish(&BECH32_1_0_0);
     let manager = manager(&node, &policy);
     manager.install(&name("bech32"), None, false).unwrap();
-    publish_as(&node, &BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
+    node.publish_as(&BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
 
     // Saturday: no window. Deferred to Sunday 02:00, and planned for then.
@@ -178,13 +163,7 @@ fn feature_breaking_held_and_opted_out_updates_are_left_alone() {
     drop(m);
     // A feature update, a breaking security update, a capability escalation.
     node.publish(&BECH32_1_1_0);
-    publish_as(
-        &node,
-        &FEE_ESTIMATOR_2_0_0,
-        "2.0.0",
-        UpdateType::Security,
-        true,
-    );
+    node.publish_as(&FEE_ESTIMATOR_2_0_0, "2.0.0", UpdateType::Security, true);
     node.publish(&TEST_WASI_FS);
     let manager = manager(&node, &policy);
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
@@ -210,7 +189,7 @@ fn feature_breaking_held_and_opted_out_updates_are_left_alone() {
     }
 
     // A component whose auto_update is false: never, even a security update.
-    publish_as(&node, &BECH32_1_1_0, "1.1.1", UpdateType::Security, false);
+    node.publish_as(&BECH32_1_1_0, "1.1.1", UpdateType::Security, false);
     policy = Policy::parse(&format!(
         "{GUIDE_POLICY}\n[components.bech32]\nauto_update = false\n"
     ))
@@ -235,7 +214,7 @@ fn windows_across_midnight_follow_the_time_zone_and_the_days() {
     node.publish(&BECH32_1_0_0);
     let manager = manager(&node, &policy);
     manager.install(&name("bech32"), None, false).unwrap();
-    publish_as(&node, &BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
+    node.publish_as(&BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
 
     // Saturday 23:30 UTC is Sunday 00:30 in Berlin: inside Saturday's window. But
@@ -275,14 +254,8 @@ fn at_most_max_concurrent_updates_per_cycle() {
     manager
         .install(&name("fee-estimator"), None, false)
         .unwrap();
-    publish_as(&node, &BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
-    publish_as(
-        &node,
-        &FEE_ESTIMATOR_2_0_0,
-        "2.0.0",
-        UpdateType::Security,
-        false,
-    );
+    node.publish_as(&BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
+    node.publish_as(&FEE_ESTIMATOR_2_0_0, "2.0.0", UpdateType::Security, false);
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
     let inside = at("2026-12-03T02:30:00Z"); // a Thursday
     let report = cycle(&mut scheduler, &node, &manager, &policy, inside);
@@ -307,7 +280,7 @@ fn a_deferred_update_starts_in_the_quietest_part_of_the_window() {
     node.publish(&BECH32_1_0_0);
     let manager = manager(&node, &policy);
     manager.install(&name("bech32"), None, false).unwrap();
-    publish_as(&node, &BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
+    node.publish_as(&BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
 
     // Last week's Sunday: busy from 02:00 to 03:15, quiet after.
     let history = Arc::new(LoadHistory::new());
@@ -382,7 +355,7 @@ fn a_window_opening_in_a_dst_gap_opens_when_the_gap_ends() {
     node.publish(&BECH32_1_0_0);
     let manager = manager(&node, &policy);
     manager.install(&name("bech32"), None, false).unwrap();
-    publish_as(&node, &BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
+    node.publish_as(&BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
 
     let report = cycle(
@@ -433,13 +406,7 @@ fn a_trial_that_cannot_be_supervised_does_not_stop_the_scheduler() {
     let object = manager.store().object_path(outcome.digest);
     std::fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     std::fs::write(&object, b"damaged").unwrap();
-    publish_as(
-        &node,
-        &FEE_ESTIMATOR_2_0_0,
-        "2.0.0",
-        UpdateType::Security,
-        false,
-    );
+    node.publish_as(&FEE_ESTIMATOR_2_0_0, "2.0.0", UpdateType::Security, false);
     let mut scheduler = Scheduler::new(Arc::new(LoadHistory::new()));
     let report = cycle(
         &mut scheduler,

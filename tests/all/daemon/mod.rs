@@ -12,9 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anya_fixtures::{
-    BECH32_1_0_0, BECH32_1_1_0, FEE_ESTIMATOR_1_0_0, FEE_ESTIMATOR_2_0_0, Fixture,
-};
+use anya_fixtures::{BECH32_1_0_0, BECH32_1_1_0, FEE_ESTIMATOR_1_0_0, FEE_ESTIMATOR_2_0_0};
 use anya_host::manifest::UpdateType;
 
 use serde_json::Value;
@@ -251,21 +249,6 @@ fn empty_policy(node: &Node) -> PathBuf {
     policy
 }
 
-/// `fixture` published at `version` as `update_type`, optionally declaring breaking
-/// changes.
-fn publish_as(
-    node: &Node,
-    fixture: &Fixture,
-    version: &str,
-    update_type: UpdateType,
-    breaking: bool,
-) {
-    node.publish_edited(fixture, version, |m| {
-        m.update_type = update_type;
-        m.breaking_changes = breaking;
-    });
-}
-
 /// One request over TCP with the given headers; the status and body.
 fn tcp_request(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -368,14 +351,8 @@ fn the_daemon_installs_the_security_update_in_the_window_and_tells_about_it() {
 
     // A security update and a breaking feature update appear; the next check (an hour
     // later, plus this host's jitter) finds them on Saturday: deferred and skipped.
-    publish_as(&node, &BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
-    publish_as(
-        &node,
-        &FEE_ESTIMATOR_2_0_0,
-        "2.0.0",
-        UpdateType::Feature,
-        true,
-    );
+    node.publish_as(&BECH32_1_1_0, "1.1.0", UpdateType::Security, false);
+    node.publish_as(&FEE_ESTIMATOR_2_0_0, "2.0.0", UpdateType::Feature, true);
     node.set_time("2026-11-28T11:30:00Z".parse().unwrap());
     wait_until("the update to be planned", || {
         ok(&node, &["status"])
