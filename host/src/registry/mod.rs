@@ -1,15 +1,20 @@
-//! Where packages come from. The default is a local folder ([`DirRegistry`]); HTTP and
-//! OCI registries for fleets implement the same [`Registry`] trait.
+//! Where packages come from: a local folder ([`DirRegistry`], the default) or an OCI
+//! registry ([`OciRegistry`], for fleets), behind one [`Registry`] trait; [`open`] picks
+//! the source a [`RegistryLocation`] names.
 //!
 //! A registry is untrusted: what it returns is only bytes, verified by the caller.
 
 mod dir;
+mod location;
+pub mod oci;
 
 use std::path::PathBuf;
 
 use semver::Version;
 
 pub use dir::DirRegistry;
+pub use location::{LocationError, OciLocation, RegistryLocation};
+pub use oci::{OciError, OciRegistry};
 
 use crate::ids::ComponentName;
 use crate::package::{PackageError, VerifiedPackage};
@@ -37,6 +42,12 @@ pub enum RegistryError {
     },
     #[error("{path}: {reason}")]
     Refused { path: PathBuf, reason: String },
+    #[error("registry {registry}: {reason}")]
+    Remote {
+        registry: String,
+        #[source]
+        reason: OciError,
+    },
     #[error("{path}: {source}")]
     Package {
         path: PathBuf,
@@ -71,4 +82,21 @@ pub trait Registry: Send + Sync {
     /// Adds a verified package. Publishing the same bytes twice is a no-op; different
     /// bytes under a published name and version are refused.
     fn publish(&self, package: &VerifiedPackage) -> Result<String, RegistryError>;
+}
+
+/// The source `location` names; an OCI registry signs in with what `credentials` holds
+/// for its host.
+pub fn open(
+    location: &RegistryLocation,
+    credentials: oci::credentials::CredentialsSource,
+) -> Result<Box<dyn Registry>, RegistryError> {
+    match location {
+        RegistryLocation::Dir(path) => Ok(Box::new(DirRegistry::new(path.clone()))),
+        RegistryLocation::Oci(oci) => OciRegistry::new(oci.clone(), credentials)
+            .map(|r| Box::new(r) as Box<dyn Registry>)
+            .map_err(|reason| RegistryError::Remote {
+                registry: oci.to_string(),
+                reason,
+            }),
+    }
 }

@@ -185,6 +185,7 @@ impl UpdateError {
             Self::Registry(RegistryError::UnknownVersion { .. })
             | Self::Registry(RegistryError::UnknownComponent { .. }) => 4,
             Self::Registry(RegistryError::Package { .. } | RegistryError::Refused { .. }) => 3,
+            Self::Registry(RegistryError::Remote { reason, .. }) if reason.is_refusal() => 3,
             Self::BelowWatermark { .. }
             | Self::NotNewer { .. }
             | Self::Blocklisted { .. }

@@ -8,7 +8,8 @@ use clap::Args;
 
 use anya_host::clock::{Clock, SystemClock};
 use anya_host::policy::Policy;
-use anya_host::registry::DirRegistry;
+use anya_host::registry::oci::credentials::CredentialsSource;
+use anya_host::registry::{self, Registry, RegistryLocation};
 use anya_host::store::{Access, Store};
 use anya_host::trust::TrustStore;
 use anya_host::update::{Options, UpdateManager};
@@ -18,10 +19,20 @@ pub struct Global {
     /// The state folder [default: $XDG_STATE_HOME/anya, or ~/.local/state/anya].
     #[arg(long, global = true, env = "ANYA_STATE")]
     pub state: Option<PathBuf>,
-    /// The local registry folder [default: $XDG_DATA_HOME/anya/registry, or
-    /// ~/.local/share/anya/registry].
-    #[arg(long, global = true, env = "ANYA_REGISTRY")]
-    pub registry: Option<PathBuf>,
+    /// The registry: a folder, or an OCI registry `oci://HOST[:PORT]/PREFIX`
+    /// (`oci+http://` for plain HTTP; loopback hosts use it anyway) [default:
+    /// $XDG_DATA_HOME/anya/registry, or ~/.local/share/anya/registry].
+    #[arg(
+        long,
+        global = true,
+        env = "ANYA_REGISTRY",
+        value_name = "DIR|oci://HOST/PREFIX"
+    )]
+    pub registry: Option<RegistryLocation>,
+    /// Credentials for OCI registries (TOML, mode 0600) [default:
+    /// STATE/registry-credentials.toml when it exists, else Docker's config.json].
+    #[arg(long, global = true, env = "ANYA_REGISTRY_CREDENTIALS")]
+    pub registry_credentials: Option<PathBuf>,
     /// The trust store [default: STATE/trust.toml].
     #[arg(long, global = true, env = "ANYA_TRUST")]
     pub trust: Option<PathBuf>,
@@ -41,10 +52,10 @@ impl Global {
             .unwrap_or_else(|| xdg_dir("XDG_STATE_HOME", ".local/state").join("anya"))
     }
 
-    pub fn registry_dir(&self) -> PathBuf {
-        self.registry
-            .clone()
-            .unwrap_or_else(|| xdg_dir("XDG_DATA_HOME", ".local/share").join("anya/registry"))
+    pub fn registry_location(&self) -> RegistryLocation {
+        self.registry.clone().unwrap_or_else(|| {
+            RegistryLocation::Dir(xdg_dir("XDG_DATA_HOME", ".local/share").join("anya/registry"))
+        })
     }
 
     pub fn trust_path(&self) -> PathBuf {
@@ -53,8 +64,18 @@ impl Global {
             .unwrap_or_else(|| self.state_dir().join("trust.toml"))
     }
 
-    pub fn registry(&self) -> DirRegistry {
-        DirRegistry::new(self.registry_dir())
+    /// The registry `--registry` names (or the default folder).
+    pub fn registry(&self) -> Result<Box<dyn Registry>> {
+        self.open_registry(&self.registry_location())
+    }
+
+    /// The registry at `location`, signing in to an OCI one with the credentials found.
+    pub fn open_registry(&self, location: &RegistryLocation) -> Result<Box<dyn Registry>> {
+        let credentials = CredentialsSource::find(
+            self.registry_credentials.as_deref(),
+            &self.state_dir().join("registry-credentials.toml"),
+        );
+        Ok(registry::open(location, credentials)?)
     }
 
     pub fn trust_store(&self) -> Result<TrustStore> {
@@ -96,7 +117,6 @@ impl Global {
     /// with `access`.
     pub fn backend(&self, access: Access) -> Result<crate::backend::Backend> {
         use crate::backend::{Backend, Client};
-        use anya_host::registry::Registry;
         match Client::connect(&self.state_dir())? {
             Some(client) => {
                 self.refuse_unhonoured(&client)?;
@@ -104,12 +124,12 @@ impl Global {
                 // A registry named here that is not the daemon's would be silently unused.
                 if self.registry.is_some()
                     && let Ok(theirs) = backend.registry_description()
-                    && theirs != self.registry().describe()
+                    && theirs != self.registry_location().to_string()
                 {
                     eprintln!(
                         "warning: the daemon serving {} uses the registry {theirs}, not {}",
                         self.state_dir().display(),
-                        self.registry().describe()
+                        self.registry_location()
                     );
                 }
                 Ok(backend)
@@ -171,7 +191,7 @@ impl Global {
         Ok(UpdateManager::new(
             store,
             trust,
-            Box::new(self.registry()),
+            self.registry()?,
             Options {
                 actor: actor(),
                 trial: None,

@@ -10,7 +10,6 @@ use clap::Args;
 
 use anya_host::daemon::{Daemon, DaemonConfig};
 use anya_host::policy::Policy;
-use anya_host::registry::DirRegistry;
 use anya_host::store::{Access, Store};
 use anya_host::update::{Options, UpdateManager};
 
@@ -66,7 +65,7 @@ impl Serve {
         let manager = UpdateManager::new(
             store,
             trust,
-            Box::new(DirRegistry::new(global.registry_dir())),
+            global.registry()?,
             Options {
                 actor: "daemon".into(),
                 ..Options::from_policy(&policy)

@@ -1,0 +1,455 @@
+//! An OCI registry as a package source: component `NAME` is the repository
+//! `PREFIX/NAME`, each published version a tag holding one Wasm OCI artifact
+//! ([`artifact`]).
+//!
+//! The client is `oci-client` on tokio. The rest of the library is synchronous, so this
+//! source owns a small runtime of its own (one worker) and waits for it: callable from any
+//! thread, the daemon's workers included (docs/architecture.md, "Where tokio lives").
+//!
+//! Nothing a registry returns is trusted: every blob is streamed under a cap and a
+//! deadline, its size and digest checked against the manifest, and the package's signature
+//! is verified afterwards like a folder's.
+
+pub mod artifact;
+pub mod credentials;
+mod error;
+
+use std::future::Future;
+use std::sync::Once;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use semver::Version;
+
+pub use error::OciError;
+
+use self::artifact::{Artifact, MANIFEST_MEDIA_TYPE, MAX_MANIFEST_BYTES};
+use self::credentials::{Credential, CredentialsSource};
+use super::location::OciLocation;
+use super::{Fetched, Registry, RegistryError};
+use crate::ids::{ComponentName, Digest};
+use crate::package::VerifiedPackage;
+
+/// How long one operation (a listing, a fetch, a publish) may take in all.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long connecting may take, and how long a response may stall between two reads.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Tags and repositories asked for per page.
+const PAGE: usize = 1000;
+
+/// A registry reached over the OCI distribution API.
+pub struct OciRegistry {
+    location: OciLocation,
+    credentials: CredentialsSource,
+    client: Client,
+    runtime: Option<tokio::runtime::Runtime>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for OciRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OciRegistry")
+            .field("location", &self.location.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OciRegistry {
+    /// A source for `location`, signing in with what `credentials` holds for its host.
+    pub fn new(location: OciLocation, credentials: CredentialsSource) -> Result<Self, OciError> {
+        install_tls_provider();
+        let protocol = if location.plain_http {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        };
+        let client = Client::new(ClientConfig {
+            protocol,
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
+            platform_resolver: None,
+            use_monolithic_push: true,
+            ..ClientConfig::default()
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("anya-oci")
+            .enable_all()
+            .build()
+            .map_err(|e| OciError::Start(e.to_string()))?;
+        Ok(Self {
+            location,
+            credentials,
+            client,
+            runtime: Some(runtime),
+            timeout: DEFAULT_OPERATION_TIMEOUT,
+        })
+    }
+
+    /// Sets how long one operation may take in all.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn location(&self) -> &OciLocation {
+        &self.location
+    }
+
+    fn registry_error(&self, reason: OciError) -> RegistryError {
+        RegistryError::Remote {
+            registry: self.describe(),
+            reason,
+        }
+    }
+
+    fn auth(&self) -> Result<RegistryAuth, OciError> {
+        Ok(
+            match self.credentials.credential_for(&self.location.host)? {
+                Credential::Anonymous => RegistryAuth::Anonymous,
+                Credential::Basic { username, password } => RegistryAuth::Basic(username, password),
+                Credential::Bearer(token) => RegistryAuth::Bearer(token),
+            },
+        )
+    }
+
+    fn tag_reference(&self, name: &ComponentName, version: &Version) -> Reference {
+        Reference::with_tag(
+            self.location.host.clone(),
+            self.location.repository(name.as_str()),
+            version.to_string(),
+        )
+    }
+
+    /// Runs `work` on this source's runtime under the operation deadline and waits for it.
+    fn run<T, F>(&self, work: F) -> Result<T, OciError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, OciError>> + Send + 'static,
+    {
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
+        let timeout = self.timeout;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        runtime.spawn(async move {
+            let outcome = tokio::time::timeout(timeout, work)
+                .await
+                .unwrap_or(Err(OciError::Timeout(timeout)));
+            let _ = tx.send(outcome);
+        });
+        rx.recv()
+            .unwrap_or_else(|_| Err(OciError::Start("the registry client stopped".into())))
+    }
+
+    /// Every page of a paginated listing: `page(last)` returns one page.
+    async fn all_pages<P, Fut>(mut page: P) -> Result<Vec<String>, OciError>
+    where
+        P: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<Vec<String>, OciError>>,
+    {
+        let mut all: Vec<String> = Vec::new();
+        loop {
+            let items = page(all.last().cloned()).await?;
+            let full = items.len() >= PAGE;
+            let before = all.len();
+            all.extend(items);
+            // A registry that ignores `last` would repeat the page forever.
+            if !full || all.len() == before || all.len() > 100 * PAGE {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// The manifest at `reference` (a tag or a digest), read under its cap, with its digest
+    /// checked when the reference names one.
+    async fn pull_manifest(
+        client: &Client,
+        auth: &RegistryAuth,
+        reference: &Reference,
+    ) -> Result<(bytes::Bytes, String), OciError> {
+        let (manifest, digest) = client
+            .pull_manifest_raw(reference, auth, &[MANIFEST_MEDIA_TYPE])
+            .await?;
+        if manifest.len() > MAX_MANIFEST_BYTES {
+            return Err(OciError::TooLarge {
+                reference: reference.whole(),
+                what: "the manifest",
+                cap: MAX_MANIFEST_BYTES as u64,
+            });
+        }
+        let actual = artifact::oci_digest(&Digest::of(&manifest));
+        if let Some(named) = reference.digest()
+            && named != actual
+        {
+            return Err(OciError::DigestMismatch {
+                reference: reference.whole(),
+                expected: named.to_owned(),
+                actual,
+            });
+        }
+        let _ = digest;
+        Ok((manifest, actual))
+    }
+
+    /// The component layer `manifest` names, streamed under `max_bytes`, its size and
+    /// digest checked.
+    async fn pull_component(
+        client: &Client,
+        reference: &Reference,
+        manifest: &[u8],
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, OciError> {
+        let (layer, digest, size) =
+            artifact::component_layer(manifest).map_err(|source| OciError::Layout {
+                reference: reference.whole(),
+                source,
+            })?;
+        let too_large = || OciError::TooLarge {
+            reference: reference.whole(),
+            what: "the component layer",
+            cap: max_bytes,
+        };
+        if size > max_bytes {
+            return Err(too_large());
+        }
+        let mut stream = client.pull_blob_stream(reference, &layer).await?;
+        if stream.content_length.is_some_and(|len| len > max_bytes) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                // The verifying stream's last item is a digest mismatch; ours says it
+                // better below, so only a short read or a transport error is reported here.
+                Err(e) if bytes.len() as u64 == size => {
+                    tracing::debug!("blob stream ended with: {e}");
+                    break;
+                }
+                Err(e) => return Err(OciError::Unreachable(e.to_string())),
+            };
+            if bytes.len() as u64 + chunk.len() as u64 > max_bytes.min(size) {
+                if size < max_bytes {
+                    return Err(OciError::LengthMismatch {
+                        reference: reference.whole(),
+                        expected: size,
+                        actual: bytes.len() as u64 + chunk.len() as u64,
+                    });
+                }
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if bytes.len() as u64 != size {
+            return Err(OciError::LengthMismatch {
+                reference: reference.whole(),
+                expected: size,
+                actual: bytes.len() as u64,
+            });
+        }
+        let actual = Digest::of(&bytes);
+        if actual != digest {
+            return Err(OciError::DigestMismatch {
+                reference: reference.whole(),
+                expected: artifact::oci_digest(&digest),
+                actual: artifact::oci_digest(&actual),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+impl Drop for OciRegistry {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which a tokio thread may not do: let it wind down.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Registry for OciRegistry {
+    fn describe(&self) -> String {
+        self.location.to_string()
+    }
+
+    fn names(&self) -> Result<Vec<ComponentName>, RegistryError> {
+        let client = self.client.clone();
+        let auth = self.auth().map_err(|e| self.registry_error(e))?;
+        let anchor = Reference::with_tag(self.location.host.clone(), "_".into(), "_".into());
+        let repositories = self
+            .run(async move {
+                Self::all_pages(|last| {
+                    let (client, auth, anchor) = (client.clone(), auth.clone(), anchor.clone());
+                    async move {
+                        let page = client
+                            .catalog(&anchor, &auth, Some(PAGE), last.as_deref())
+                            .await?;
+                        Ok(page.repositories)
+                    }
+                })
+                .await
+            })
+            .map_err(|e| self.registry_error(e))?;
+        let prefix = if self.location.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.location.prefix)
+        };
+        let mut names: Vec<ComponentName> = repositories
+            .iter()
+            .filter_map(|repo| repo.strip_prefix(&prefix))
+            .filter(|rest| !rest.contains('/'))
+            .filter_map(|rest| ComponentName::parse(rest).ok())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn versions(&self, name: &ComponentName) -> Result<Vec<Version>, RegistryError> {
+        let client = self.client.clone();
+        let auth = self.auth().map_err(|e| self.registry_error(e))?;
+        let reference = self.tag_reference(name, &Version::new(0, 0, 0));
+        let tags = self.run(async move {
+            Self::all_pages(|last| {
+                let (client, auth, reference) = (client.clone(), auth.clone(), reference.clone());
+                async move {
+                    match client
+                        .list_tags(&reference, &auth, Some(PAGE), last.as_deref())
+                        .await
+                    {
+                        Ok(page) => Ok(page.tags),
+                        Err(e) => match OciError::from(e) {
+                            OciError::NotFound => Ok(Vec::new()),
+                            other => Err(other),
+                        },
+                    }
+                }
+            })
+            .await
+        });
+        let tags = tags.map_err(|e| self.registry_error(e))?;
+        let mut versions: Vec<Version> = tags
+            .iter()
+            .filter_map(|tag| match Version::parse(tag) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    tracing::debug!(registry = %self.describe(), "skipping tag {name}:{tag}: not a version");
+                    None
+                }
+            })
+            .collect();
+        versions.sort();
+        versions.dedup();
+        Ok(versions)
+    }
+
+    fn fetch(
+        &self,
+        name: &ComponentName,
+        version: &Version,
+        max_bytes: u64,
+    ) -> Result<Fetched, RegistryError> {
+        let client = self.client.clone();
+        let auth = self.auth().map_err(|e| self.registry_error(e))?;
+        let reference = self.tag_reference(name, version);
+        let pulled = self.run(async move {
+            let (manifest, manifest_digest) =
+                Self::pull_manifest(&client, &auth, &reference).await?;
+            let bytes = Self::pull_component(&client, &reference, &manifest, max_bytes).await?;
+            Ok((bytes, manifest_digest))
+        });
+        match pulled {
+            Ok((bytes, manifest_digest)) => Ok(Fetched {
+                bytes,
+                source: format!(
+                    "{}/{name}@{manifest_digest}",
+                    self.describe().trim_end_matches('/')
+                ),
+            }),
+            Err(OciError::NotFound) => Err(RegistryError::UnknownVersion {
+                registry: self.describe(),
+                name: name.clone(),
+                version: version.clone(),
+            }),
+            Err(e) => Err(self.registry_error(e)),
+        }
+    }
+
+    fn publish(&self, package: &VerifiedPackage) -> Result<String, RegistryError> {
+        let manifest = package.manifest();
+        let reference = self.tag_reference(&manifest.name, &manifest.version);
+        let location = format!("{}/{}:{}", self.describe(), manifest.name, manifest.version);
+        let artifact = Artifact::of(package.bytes(), &package.digest(), manifest);
+        let client = self.client.clone();
+        let auth = self.auth().map_err(|e| self.registry_error(e))?;
+        let layer = bytes::Bytes::copy_from_slice(package.bytes());
+        let layer_digest = artifact::oci_digest(&package.digest());
+        let published = self.run(async move {
+            match Self::pull_manifest(&client, &auth, &reference).await {
+                Ok((existing, digest)) => {
+                    return Ok(Published::Already {
+                        manifest_digest: digest,
+                        layer: artifact::component_layer(&existing).map(|(_, d, _)| d),
+                    });
+                }
+                Err(OciError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+            client.push_blob(&reference, layer, &layer_digest).await?;
+            client
+                .push_blob(&reference, artifact.config, &artifact.config_digest)
+                .await?;
+            client
+                .push_manifest_raw(
+                    &reference,
+                    artifact.manifest,
+                    http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE),
+                )
+                .await?;
+            Ok(Published::Now {
+                manifest_digest: artifact.manifest_digest,
+            })
+        });
+        match published.map_err(|e| self.registry_error(e))? {
+            Published::Now { manifest_digest } => Ok(format!("{location}@{manifest_digest}")),
+            Published::Already {
+                manifest_digest,
+                layer: Ok(layer),
+            } if layer == package.digest() => Ok(format!("{location}@{manifest_digest}")),
+            Published::Already { layer, .. } => {
+                Err(self.registry_error(OciError::AlreadyPublished {
+                    label: manifest.label(),
+                    existing: match layer {
+                        Ok(d) => format!("digest {}", d.short()),
+                        Err(e) => e.to_string(),
+                    },
+                }))
+            }
+        }
+    }
+}
+
+/// What publishing found or did.
+enum Published {
+    Now {
+        manifest_digest: String,
+    },
+    Already {
+        manifest_digest: String,
+        layer: Result<Digest, artifact::LayoutError>,
+    },
+}
+
+/// rustls needs one crypto provider per process; Anya's TLS is rustls on ring throughout.
+fn install_tls_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Another part of the process may have installed one already: that one stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
