@@ -257,15 +257,22 @@ impl Node {
 
     /// The command that runs `bin` (an `anya` binary) against this node, on its clock.
     pub fn command(&self, bin: &Path, args: &[&str]) -> Command {
+        self.command_at(bin, self.registry().as_os_str(), args)
+    }
+
+    /// [`command`](Self::command) with another registry: a folder or an `oci://` URL.
+    pub fn command_at(&self, bin: &Path, registry: &std::ffi::OsStr, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin);
         cmd.arg("--state")
             .arg(self.state())
             .arg("--registry")
-            .arg(self.registry())
+            .arg(registry)
             .arg("--trust")
             .arg(self.trust_path())
             .args(args)
             .env("ANYA_CLOCK_FILE", self.clock_file())
+            // Never the credentials of whoever runs the tests.
+            .env("DOCKER_CONFIG", self.root.join("no-docker-config"))
             .env_remove("ANYA_LOG");
         cmd
     }

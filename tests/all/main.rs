@@ -12,6 +12,7 @@ mod deps;
 mod gate;
 mod hotswap;
 mod interop;
+mod oci;
 mod product;
 mod refusals;
 mod scheduler;

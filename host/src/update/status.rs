@@ -41,6 +41,10 @@ pub struct StatusReport {
     pub available: Vec<(ComponentName, Version)>,
     /// Updates the daemon's scheduler will start later, when and why then.
     pub planned: Vec<crate::store::Planned>,
+    /// Why the registry could not be asked, when it could not: the installed components
+    /// are shown (and keep serving) all the same, without what the registry offers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_unavailable: Option<String>,
 }
 
 impl UpdateManager {
@@ -77,16 +81,37 @@ impl UpdateManager {
                     .loaded_slot(name)
                     .map(|s| s.current().counts())
                     .filter(|c| c.calls > 0),
-                latest_in_registry: self.latest_for(name, &c.active.version)?,
+                latest_in_registry: match &report.registry_unavailable {
+                    Some(_) => None,
+                    None => unless_unavailable(
+                        self.latest_for(name, &c.active.version),
+                        &mut report.registry_unavailable,
+                    )?
+                    .flatten(),
+                },
             });
         }
-        for name in self.registry.names()? {
+        let names = match &report.registry_unavailable {
+            Some(_) => Vec::new(),
+            None => unless_unavailable(
+                self.registry.names().map_err(UpdateError::from),
+                &mut report.registry_unavailable,
+            )?
+            .unwrap_or_default(),
+        };
+        for name in names {
             if state.components.contains_key(&name) {
                 continue;
             }
             // Validators are run by the gate, not installed: not offered here. A package
             // that does not verify is not offered either (`check` says why).
-            let newest = self.newest_verified(&name, None)?;
+            let Some(newest) = unless_unavailable(
+                self.newest_verified(&name, None),
+                &mut report.registry_unavailable,
+            )?
+            else {
+                break;
+            };
             for (version, e) in &newest.skipped {
                 tracing::debug!(component = %name, %version, error = %e, "not offered");
             }
@@ -116,5 +141,22 @@ impl UpdateManager {
                 .into_iter()
                 .rfind(|v| v <= active)),
         }
+    }
+}
+
+/// `result`, except that a registry that cannot be asked is noted in `unavailable` (once:
+/// the caller asks it nothing more) instead of failing the whole report.
+fn unless_unavailable<T>(
+    result: Result<T, UpdateError>,
+    unavailable: &mut Option<String>,
+) -> Result<Option<T>, UpdateError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(UpdateError::Registry(e)) => {
+            tracing::warn!(error = %e, "status without the registry");
+            *unavailable = Some(e.to_string());
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }

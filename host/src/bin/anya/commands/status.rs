@@ -162,6 +162,12 @@ impl Status {
     pub fn execute(self, global: &Global) -> Result<ExitCode> {
         let manager = global.backend(Access::Read)?;
         let mut report = manager.status()?;
+        if let Some(why) = &report.registry_unavailable {
+            eprintln!(
+                "warning: {}; showing what is installed, without what the registry offers",
+                crate::output::printable(why)
+            );
+        }
         if let Some(name) = &self.name {
             let name = ComponentName::parse(name)?;
             report.components.retain(|c| c.name == name);

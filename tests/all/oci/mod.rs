@@ -1,0 +1,143 @@
+//! The OCI registry source against real parts on loopback: Debian's `docker-registry`
+//! (distribution 2.8) started per test on a free port, `skopeo` as an independent client
+//! reading what Anya pushes, and a hostile registry for the attacks.
+
+mod hostile;
+mod publish;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anya_fixtures::Fixture;
+
+use crate::common::{Node, key, manifest_of, package};
+
+/// A bcrypt hash (cost 4) of [`PASSWORD`], for the registry's htpasswd file.
+const HTPASSWD: &str = "anya:$2b$04$SyMyy9iIo5H8dERR6JGzWe0GAiJMdkomKo27qkq1jnsclyZnt7UBm";
+const USER: &str = "anya";
+const PASSWORD: &str = "anya-test-password";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A distribution registry on loopback, storing in a temporary folder.
+pub struct Distribution {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Distribution {
+    /// An open registry.
+    pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A registry that wants [`USER`] and [`PASSWORD`] (HTTP basic, htpasswd).
+    pub fn start_with_password() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(password: bool) -> Self {
+        assert!(
+            Command::new("docker-registry")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            "these tests need a real OCI registry: install Debian's docker-registry (.ci/run does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let auth = if password {
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{HTPASSWD}\n")).unwrap();
+            format!(
+                "auth:\n  htpasswd:\n    realm: anya-tests\n    path: {}\n",
+                htpasswd.display()
+            )
+        } else {
+            String::new()
+        };
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 {auth}http:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "docker-registry did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// `oci://127.0.0.1:PORT/PREFIX`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("oci://127.0.0.1:{}/{prefix}", self.port)
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes each fixture signed by `key(1)` into `dir` as `NAME-VERSION.wasm`, with the
+/// validators its manifest names; the paths.
+pub fn signed_files(dir: &Path, fixtures: &[&Fixture]) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    let mut add = |f: &Fixture| {
+        let path = dir.join(format!("{}-{}.wasm", f.name, f.version));
+        if !path.exists() {
+            std::fs::write(&path, package(f, &[&key(1)])).unwrap();
+            paths.push(path);
+        }
+    };
+    for fixture in fixtures {
+        for validator in manifest_of(fixture).validators {
+            if let Some(v) = anya_fixtures::all().iter().find(|v| {
+                v.name == validator.as_str()
+                    && manifest_of(v).kind == anya_host::manifest::Kind::Validator
+            }) {
+                add(v);
+            }
+        }
+        add(fixture);
+    }
+    paths
+}
+
+/// `anya --registry URL ARGS…` against `node`.
+pub fn anya_at(node: &Node, registry: &str, args: &[&str]) -> std::process::Output {
+    node.command_at(&crate::common::anya_bin(), registry.as_ref(), args)
+        .output()
+        .unwrap()
+}
