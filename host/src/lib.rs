@@ -9,6 +9,7 @@ pub mod compat;
 pub mod daemon;
 pub mod files;
 pub mod ids;
+pub mod index;
 pub mod keys;
 pub mod manifest;
 pub mod package;

@@ -43,6 +43,12 @@ impl OciLocation {
         }
     }
 
+    /// Whether requests cross the network unencrypted: plain HTTP to a host that is not
+    /// this machine.
+    pub fn sends_in_clear(&self) -> bool {
+        self.plain_http && !Self::is_loopback(&self.host)
+    }
+
     fn is_loopback(host: &str) -> bool {
         let bare = match host.rsplit_once(':') {
             Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
@@ -189,6 +195,9 @@ mod tests {
         assert_eq!(oci("oci://localhost:5000").repository("x"), "x");
         let forced = oci("oci+http://registry.lan:5000/p");
         assert!(forced.plain_http);
+        assert!(forced.sends_in_clear(), "credentials are refused for it");
+        assert!(!local.sends_in_clear());
+        assert!(!remote.sends_in_clear());
         assert_eq!(forced.to_string(), "oci+http://registry.lan:5000/p");
     }
 

@@ -98,6 +98,8 @@ enum Lie {
 struct Hostile {
     port: u16,
     stop: Arc<AtomicBool>,
+    /// How many blob requests it received.
+    blob_requests: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Hostile {
@@ -120,18 +122,30 @@ impl Hostile {
         })
         .to_string();
         let flag = Arc::clone(&stop);
+        let blob_requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&blob_requests);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if flag.load(Ordering::Relaxed) {
                     return;
                 }
                 let Ok(stream) = stream else { continue };
-                let (manifest, package, flag) =
-                    (manifest.clone(), package.clone(), Arc::clone(&flag));
-                std::thread::spawn(move || serve(stream, lie, &manifest, &package, &flag));
+                let (manifest, package, flag, counter) = (
+                    manifest.clone(),
+                    package.clone(),
+                    Arc::clone(&flag),
+                    Arc::clone(&counter),
+                );
+                std::thread::spawn(move || {
+                    serve(stream, lie, &manifest, &package, &flag, &counter)
+                });
             }
         });
-        Self { port, stop }
+        Self {
+            port,
+            stop,
+            blob_requests,
+        }
     }
 
     fn url(&self) -> String {
@@ -147,7 +161,14 @@ impl Drop for Hostile {
 }
 
 /// One connection: requests until the client closes it.
-fn serve(stream: TcpStream, lie: Lie, manifest: &str, package: &[u8], stop: &AtomicBool) {
+fn serve(
+    stream: TcpStream,
+    lie: Lie,
+    manifest: &str,
+    package: &[u8],
+    stop: &AtomicBool,
+    blob_requests: &std::sync::atomic::AtomicUsize,
+) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
     loop {
@@ -177,6 +198,7 @@ fn serve(stream: TcpStream, lie: Lie, manifest: &str, package: &[u8], stop: &Ato
                 manifest.as_bytes(),
             );
         } else if path.contains("/blobs/") {
+            blob_requests.fetch_add(1, Ordering::Relaxed);
             serve_blob(&mut out, lie, package, stop);
             return;
         } else if path.contains("/tags/list") {
@@ -222,8 +244,9 @@ fn serve_blob(out: &mut TcpStream, lie: Lie, package: &[u8], stop: &AtomicBool) 
     }
 }
 
-/// The refusal `lie` earns, after the node tried to install bech32 1.1.0 through it.
-fn refusal(lie: Lie) -> OciError {
+/// The refusal `lie` earns, after the node tried to install bech32 1.1.0 through it, and
+/// how many blob requests the registry received.
+fn refusal(lie: Lie) -> (OciError, usize) {
     let node = node_on_bech32_1_0();
     let before = node.snapshot();
     let hostile = Hostile::start(lie);
@@ -233,36 +256,41 @@ fn refusal(lie: Lie) -> OciError {
         .unwrap_err();
     drop(manager);
     still_serving_1_0(&node, &before);
+    let blob_requests = hostile.blob_requests.load(Ordering::Relaxed);
     match err {
-        UpdateError::Registry(RegistryError::Remote { reason, .. }) => reason,
+        UpdateError::Registry(RegistryError::Remote { reason, .. }) => (reason, blob_requests),
         other => panic!("{lie:?}: {other}"),
     }
 }
 
 #[test]
 fn a_blob_that_is_not_its_digest_is_refused() {
-    let err = refusal(Lie::OtherBytes);
+    let (err, _) = refusal(Lie::OtherBytes);
     assert!(matches!(err, OciError::DigestMismatch { .. }), "{err}");
     assert!(err.to_string().contains("digest"), "{err}");
 }
 
 #[test]
 fn a_blob_that_never_ends_is_cut_at_its_length() {
-    let err = refusal(Lie::Endless);
+    let (err, _) = refusal(Lie::Endless);
     assert!(matches!(err, OciError::LengthMismatch { .. }), "{err}");
 }
 
 #[test]
 fn a_layer_over_the_cap_is_refused_before_it_is_read() {
-    let err = refusal(Lie::HugeLayer);
+    let (err, blob_requests) = refusal(Lie::HugeLayer);
     assert!(matches!(err, OciError::TooLarge { .. }), "{err}");
+    assert_eq!(
+        blob_requests, 0,
+        "refused from the manifest, before any byte"
+    );
     assert!(err.to_string().contains("cap"), "{err}");
 }
 
 #[test]
 fn a_blob_that_never_arrives_times_out() {
     let started = std::time::Instant::now();
-    let err = refusal(Lie::Stall);
+    let (err, _) = refusal(Lie::Stall);
     assert!(matches!(err, OciError::Timeout(_)), "{err}");
     assert!(started.elapsed() < Duration::from_secs(30));
 }

@@ -69,21 +69,26 @@ impl Distribution {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                "version: 0.1\nlog:\n  level: fatal\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
                  {auth}http:\n  addr: 127.0.0.1:{port}\n",
                 dir.path().join("data").display()
             ),
         )
         .unwrap();
-        let child = Command::new("docker-registry")
+        let mut child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
+        // Ready when *this* registry answers the distribution API on the port (another
+        // test's server could have taken a free port in between: the child then exits).
         let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !answers_distribution_api(port) {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("docker-registry exited ({status}) before serving port {port}");
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "docker-registry did not listen"
@@ -108,6 +113,26 @@ impl Drop for Distribution {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a distribution registry answers `GET /v2/` on `port`.
+fn answers_distribution_api(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .to_ascii_lowercase()
+        .contains("docker-distribution-api-version")
 }
 
 /// Writes each fixture signed by `key(1)` into `dir` as `NAME-VERSION.wasm`, with the

@@ -148,10 +148,28 @@ fn credentials_open_a_password_protected_registry() {
         stderr.contains("readable by others") && stderr.contains("chmod 600"),
         "{stderr}"
     );
+
+    // A malformed file is refused without quoting what it holds (it may be a secret).
+    let port = registry.port;
+    std::fs::write(
+        &credentials,
+        format!("[\"127.0.0.1:{port}\"]\npassword = {PASSWORD}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let malformed = with(&publish);
+    let (_, stderr) = text(&malformed);
+    assert!(!malformed.status.success());
+    assert!(stderr.contains("near line 2"), "{stderr}");
     assert!(
         !stderr.contains(PASSWORD),
         "a secret is never printed: {stderr}"
     );
+    std::fs::write(
+        &credentials,
+        format!("[\"127.0.0.1:{port}\"]\nusername = \"{USER}\"\npassword = \"{PASSWORD}\"\n"),
+    )
+    .unwrap();
 
     std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).unwrap();
     let published = with(&publish);

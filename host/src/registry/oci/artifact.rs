@@ -133,7 +133,15 @@ pub fn component_layer(manifest: &[u8]) -> Result<(OciDescriptor, Digest, u64), 
         .and_then(|hex| Digest::from_hex(hex).ok())
         .ok_or_else(|| LayoutError::LayerDigest(layer.digest.chars().take(100).collect()))?;
     let size = u64::try_from(layer.size).map_err(|_| LayoutError::LayerSize(layer.size))?;
-    Ok((layer.clone(), digest, size))
+    // Only what the digest binds: a descriptor's `urls` would let the registry send the
+    // client to any address when the blob is not served.
+    let descriptor = OciDescriptor {
+        media_type: layer.media_type.clone(),
+        digest: layer.digest.clone(),
+        size: layer.size,
+        ..Default::default()
+    };
+    Ok((descriptor, digest, size))
 }
 
 #[cfg(test)]

@@ -155,8 +155,15 @@ fn anya_credential(path: &Path, text: &str, host: &str) -> Result<Credential, Cr
         path: path.to_owned(),
         reason,
     };
-    let entries: BTreeMap<String, AnyaEntry> =
-        toml::from_str(text).map_err(|e| malformed(e.message().to_owned()))?;
+    // Only where: a parser's message may quote the value, which may be a secret.
+    let entries: BTreeMap<String, AnyaEntry> = toml::from_str(text).map_err(|e| {
+        let at = e.span().map_or(0, |span| span.start);
+        let line = text[..at.min(text.len())].lines().count().max(1);
+        malformed(format!(
+            "not valid here near line {line} (a table [\"HOST\"] with username and \
+             password, or token)"
+        ))
+    })?;
     let Some(entry) = entries.get(host) else {
         return Ok(Credential::Anonymous);
     };
@@ -191,7 +198,13 @@ fn docker_credential(path: &Path, text: &str, host: &str) -> Result<Credential, 
         path: path.to_owned(),
         reason,
     };
-    let config: DockerConfig = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+    let config: DockerConfig = serde_json::from_str(text).map_err(|e| {
+        malformed(format!(
+            "not a Docker config.json near line {}, column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
     // Docker keys entries by host, or by a URL naming it ("https://index.docker.io/v1/").
     let entry = config.auths.iter().find_map(|(key, auth)| {
         let bare = key

@@ -48,6 +48,17 @@ pub enum OciError {
          version never changes: publish a new version"
     )]
     AlreadyPublished { label: String, existing: String },
+    #[error("{0}: the manifest names a layer the registry does not serve")]
+    MissingBlob(String),
+    #[error("the transfer broke off: {0}")]
+    Interrupted(String),
+    #[error(
+        "credentials for {0} would cross the network in clear text over oci+http://; use \
+         oci:// (HTTPS), or no credentials"
+    )]
+    CleartextCredentials(String),
+    #[error("version {0} cannot be an OCI tag (build metadata after '+'): publish it without")]
+    NotATag(String),
     #[error("the registry answered: {0}")]
     Protocol(String),
     #[error(transparent)]
@@ -67,6 +78,7 @@ impl OciError {
                 | Self::DigestMismatch { .. }
                 | Self::LengthMismatch { .. }
                 | Self::AlreadyPublished { .. }
+                | Self::NotATag(_)
         )
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! The client is `oci-client` on tokio. The rest of the library is synchronous, so this
 //! source owns a small runtime of its own (one worker) and waits for it: callable from any
-//! thread, the daemon's workers included (docs/architecture.md, "Where tokio lives").
+//! thread (docs/architecture.md, "Where tokio lives"); from an async task, through
+//! `spawn_blocking`, as the daemon runs installs and checks.
 //!
 //! Nothing a registry returns is trusted: every blob is streamed under a cap and a
 //! deadline, its size and digest checked against the manifest, and the package's signature
@@ -38,8 +39,10 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long connecting may take, and how long a response may stall between two reads.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Tags and repositories asked for per page.
+/// Tags and repositories asked for per page, and the most a listing may hold.
 const PAGE: usize = 1000;
+const MAX_LISTED: usize = 100 * PAGE;
+const SMALLEST_PAGE_CAP: usize = 100;
 
 /// A registry reached over the OCI distribution API.
 pub struct OciRegistry {
@@ -108,13 +111,15 @@ impl OciRegistry {
     }
 
     fn auth(&self) -> Result<RegistryAuth, OciError> {
-        Ok(
-            match self.credentials.credential_for(&self.location.host)? {
-                Credential::Anonymous => RegistryAuth::Anonymous,
-                Credential::Basic { username, password } => RegistryAuth::Basic(username, password),
-                Credential::Bearer(token) => RegistryAuth::Bearer(token),
-            },
-        )
+        let credential = self.credentials.credential_for(&self.location.host)?;
+        if credential != Credential::Anonymous && self.location.sends_in_clear() {
+            return Err(OciError::CleartextCredentials(self.location.host.clone()));
+        }
+        Ok(match credential {
+            Credential::Anonymous => RegistryAuth::Anonymous,
+            Credential::Basic { username, password } => RegistryAuth::Basic(username, password),
+            Credential::Bearer(token) => RegistryAuth::Bearer(token),
+        })
     }
 
     fn tag_reference(&self, name: &ComponentName, version: &Version) -> Reference {
@@ -144,20 +149,33 @@ impl OciRegistry {
             .unwrap_or_else(|_| Err(OciError::Start("the registry client stopped".into())))
     }
 
-    /// Every page of a paginated listing: `page(last)` returns one page.
+    /// Every entry of a paginated listing: `page(last)` returns the page after `last`.
+    /// A page of fewer than `SMALLEST_PAGE_CAP` entries is the last one (registries cap
+    /// pages at 100 or more, whatever [`PAGE`] asks); a page that brings nothing new ends
+    /// it too (distribution ignores `last`
+    /// for tags and sends them all again); a listing past `MAX_LISTED` is refused.
     async fn all_pages<P, Fut>(mut page: P) -> Result<Vec<String>, OciError>
     where
         P: FnMut(Option<String>) -> Fut,
         Fut: Future<Output = Result<Vec<String>, OciError>>,
     {
         let mut all: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         loop {
             let items = page(all.last().cloned()).await?;
-            let full = items.len() >= PAGE;
+            let full = items.len() >= SMALLEST_PAGE_CAP;
             let before = all.len();
-            all.extend(items);
-            // A registry that ignores `last` would repeat the page forever.
-            if !full || all.len() == before || all.len() > 100 * PAGE {
+            for item in items {
+                if seen.insert(item.clone()) {
+                    all.push(item);
+                }
+            }
+            if all.len() > MAX_LISTED {
+                return Err(OciError::Protocol(format!(
+                    "a listing of more than {MAX_LISTED} entries"
+                )));
+            }
+            if !full || all.len() == before {
                 return Ok(all);
             }
         }
@@ -229,17 +247,15 @@ impl OciRegistry {
                     tracing::debug!("blob stream ended with: {e}");
                     break;
                 }
-                Err(e) => return Err(OciError::Unreachable(e.to_string())),
+                Err(e) => return Err(OciError::Interrupted(e.to_string())),
             };
-            if bytes.len() as u64 + chunk.len() as u64 > max_bytes.min(size) {
-                if size < max_bytes {
-                    return Err(OciError::LengthMismatch {
-                        reference: reference.whole(),
-                        expected: size,
-                        actual: bytes.len() as u64 + chunk.len() as u64,
-                    });
-                }
-                return Err(too_large());
+            // `size` is within the cap (checked above): more than it is a lie about it.
+            if bytes.len() as u64 + chunk.len() as u64 > size {
+                return Err(OciError::LengthMismatch {
+                    reference: reference.whole(),
+                    expected: size,
+                    actual: bytes.len() as u64 + chunk.len() as u64,
+                });
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -360,7 +376,13 @@ impl Registry for OciRegistry {
         let pulled = self.run(async move {
             let (manifest, manifest_digest) =
                 Self::pull_manifest(&client, &auth, &reference).await?;
-            let bytes = Self::pull_component(&client, &reference, &manifest, max_bytes).await?;
+            // The manifest exists: a missing blob is the registry's fault, not "no version".
+            let bytes = Self::pull_component(&client, &reference, &manifest, max_bytes)
+                .await
+                .map_err(|e| match e {
+                    OciError::NotFound => OciError::MissingBlob(reference.whole()),
+                    other => other,
+                })?;
             Ok((bytes, manifest_digest))
         });
         match pulled {
@@ -382,6 +404,9 @@ impl Registry for OciRegistry {
 
     fn publish(&self, package: &VerifiedPackage) -> Result<String, RegistryError> {
         let manifest = package.manifest();
+        if !manifest.version.build.is_empty() {
+            return Err(self.registry_error(OciError::NotATag(manifest.version.to_string())));
+        }
         let reference = self.tag_reference(&manifest.name, &manifest.version);
         let location = format!("{}/{}:{}", self.describe(), manifest.name, manifest.version);
         let artifact = Artifact::of(package.bytes(), &package.digest(), manifest);
