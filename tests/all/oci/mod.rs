@@ -69,7 +69,7 @@ impl Distribution {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: fatal\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
                  {auth}http:\n  addr: 127.0.0.1:{port}\n",
                 dir.path().join("data").display()
             ),
@@ -79,7 +79,7 @@ impl Distribution {
             .arg("serve")
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
             .spawn()
             .unwrap();
         // Ready when *this* registry answers the distribution API on the port (another
@@ -87,7 +87,8 @@ impl Distribution {
         let start = Instant::now();
         while !answers_distribution_api(port) {
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("docker-registry exited ({status}) before serving port {port}");
+                let log = std::fs::read_to_string(dir.path().join("registry.log"));
+                panic!("docker-registry exited ({status}) before serving port {port}: {log:?}");
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
