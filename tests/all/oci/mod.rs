@@ -5,27 +5,19 @@
 mod hostile;
 mod publish;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anya_fixtures::Fixture;
 
-use crate::common::{Node, key, manifest_of, package};
+use crate::common::{Node, free_port, key, manifest_of, package};
 
 /// A bcrypt hash (cost 4) of [`PASSWORD`], for the registry's htpasswd file.
 const HTPASSWD: &str = "anya:$2b$04$SyMyy9iIo5H8dERR6JGzWe0GAiJMdkomKo27qkq1jnsclyZnt7UBm";
 const USER: &str = "anya";
 const PASSWORD: &str = "anya-test-password";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A distribution registry on loopback, storing in a temporary folder.
 pub struct Distribution {
