@@ -162,16 +162,18 @@ pub fn open(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     const TYPE: &str = "application/vnd.anya.test.v1+json";
 
-    fn key(seed: u8) -> SecretKey {
+    /// A key from a fixed seed (no private key is committed).
+    pub(in crate::index) fn key(seed: u8) -> SecretKey {
         SecretKey::from_seed([seed; 32])
     }
 
-    fn role(seeds: &[u8], threshold: u32) -> RoleKeys {
+    /// The keys of `seeds`, `threshold` of them required.
+    pub(in crate::index) fn role(seeds: &[u8], threshold: u32) -> RoleKeys {
         RoleKeys {
             keys: seeds.iter().map(|s| key(*s).public()).collect(),
             threshold,

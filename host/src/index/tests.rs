@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::{Timestamp, ToSpan};
 use semver::Version;
 
+use super::envelope::tests::{key, role};
 use super::*;
 use crate::ids::ComponentName;
 use crate::keys::SecretKey;
@@ -12,17 +13,6 @@ use crate::keys::SecretKey;
 /// A fixed instant: these tests never read the wall clock.
 fn now() -> Timestamp {
     "2026-11-25T12:00:00Z".parse().unwrap()
-}
-
-fn key(seed: u8) -> SecretKey {
-    SecretKey::from_seed([seed; 32])
-}
-
-fn role(seeds: &[u8], threshold: u32) -> RoleKeys {
-    RoleKeys {
-        keys: seeds.iter().map(|s| key(*s).public()).collect(),
-        threshold,
-    }
 }
 
 fn name(s: &str) -> ComponentName {

@@ -117,7 +117,6 @@ fn credentials_open_a_password_protected_registry() {
     let url = registry.url("anya");
     let node = Node::new();
     let files = signed_files(node.root(), &[&BECH32_1_0_0]);
-    let bech32 = node.root().join("bech32-1.0.0.wasm");
     let mut publish: Vec<&str> = vec!["publish", "--to", &url];
     publish.extend(files.iter().map(|p| p.to_str().unwrap()));
 
@@ -213,7 +212,9 @@ fn credentials_open_a_password_protected_registry() {
             && stderr.contains("without what the registry offers"),
         "{stderr}"
     );
-    assert!(bech32.exists());
+    let published = std::fs::read(node.root().join("bech32-1.0.0.wasm")).unwrap();
+    let installed = other.manager().status().unwrap().components;
+    assert_eq!(installed[0].digest, Digest::of(&published));
 }
 
 /// Standard base64, for Docker's `auth` field.

@@ -188,7 +188,8 @@ impl OciRegistry {
         auth: &RegistryAuth,
         reference: &Reference,
     ) -> Result<(bytes::Bytes, String), OciError> {
-        let (manifest, digest) = client
+        // The registry's digest header is not used: ours is computed from the bytes.
+        let (manifest, _) = client
             .pull_manifest_raw(reference, auth, &[MANIFEST_MEDIA_TYPE])
             .await?;
         if manifest.len() > MAX_MANIFEST_BYTES {
@@ -208,7 +209,6 @@ impl OciRegistry {
                 actual,
             });
         }
-        let _ = digest;
         Ok((manifest, actual))
     }
 
