@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod package;
 pub mod policy;
 pub mod registry;
+pub mod release;
 pub mod runtime;
 pub mod scheduler;
 pub mod signature;

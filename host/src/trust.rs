@@ -12,7 +12,16 @@
 //! [[threshold]]
 //! names = "bech32"                        # a glob
 //! signatures = 2                          # distinct trusted keys needed (default 1)
+//!
+//! [index]                                 # optional: install only what a signed index lists
+//! release_keys = ["<hex>", "<hex>"]       # the publisher's offline keys (ed25519)
+//! release_threshold = 2                   # distinct keys needed (default 1)
 //! ```
+//!
+//! With `[index]`, the root of the signed index ([`crate::index`]) is pinned here: the
+//! host installs only what a release index signed by `release_threshold` of
+//! `release_keys` lists. Later rotations of those keys, and the rollout key, come signed
+//! in the index itself.
 //!
 //! Invariants of a loaded [`TrustStore`]: no weak or invalid key, no key or label twice,
 //! every glob non-empty and made of name characters, `*` and `?`, every threshold at least 1.
@@ -26,6 +35,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::ids::{ComponentName, KeyId};
+use crate::index::RoleKeys;
 use crate::keys::PublicKey;
 
 /// The largest trust store file read, in bytes.
@@ -112,6 +122,7 @@ pub struct Threshold {
 pub struct TrustStore {
     keys: Vec<TrustedKey>,
     thresholds: Vec<Threshold>,
+    index_root: Option<RoleKeys>,
 }
 
 #[derive(Deserialize)]
@@ -121,6 +132,15 @@ struct File {
     key: Vec<Spanned<KeyEntry>>,
     #[serde(default)]
     threshold: Vec<Spanned<ThresholdEntry>>,
+    index: Option<Spanned<IndexEntry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndexEntry {
+    release_keys: Spanned<Vec<Spanned<String>>>,
+    #[serde(default = "one")]
+    release_threshold: Spanned<i64>,
 }
 
 #[derive(Deserialize)]
@@ -248,7 +268,15 @@ impl TrustStore {
                 signatures: n as u32,
             });
         }
-        Ok(Self { keys, thresholds })
+        let index_root = match file.index {
+            Some(entry) => Some(index_root(entry, &invalid)?),
+            None => None,
+        };
+        Ok(Self {
+            keys,
+            thresholds,
+            index_root,
+        })
     }
 
     /// Reads and parses a trust store file (at most [`MAX_TRUST_STORE_LEN`] bytes).
@@ -274,6 +302,11 @@ impl TrustStore {
             path: path.to_owned(),
             source: Box::new(e),
         })
+    }
+
+    /// The pinned root of the signed index, if this host installs only what one lists.
+    pub fn index_root(&self) -> Option<&RoleKeys> {
+        self.index_root.as_ref()
     }
 
     /// Every trusted key, in file order.
@@ -316,6 +349,56 @@ impl TrustStore {
             .max()
             .unwrap_or(1)
     }
+}
+
+/// The `[index]` table as a role: valid distinct keys, a threshold they can meet.
+fn index_root(
+    entry: Spanned<IndexEntry>,
+    invalid: &impl Fn(std::ops::Range<usize>, &str, String) -> TrustError,
+) -> Result<RoleKeys, TrustError> {
+    let span = entry.span();
+    let entry = entry.into_inner();
+    let what = "[index]";
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for hex in entry.release_keys.get_ref() {
+        let key = PublicKey::from_hex(hex.get_ref())
+            .map_err(|e| invalid(hex.span(), what, format!("release_keys: {e}")))?;
+        if keys.contains(&key) {
+            return Err(invalid(
+                hex.span(),
+                what,
+                format!("release_keys: key {} is listed twice", key.key_id()),
+            ));
+        }
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(invalid(
+            entry.release_keys.span(),
+            what,
+            "release_keys is empty: no release could be accepted".into(),
+        ));
+    }
+    let n = *entry.release_threshold.get_ref();
+    let n_span = if entry.release_threshold.span().is_empty() {
+        span
+    } else {
+        entry.release_threshold.span()
+    };
+    if n < 1 || n > keys.len() as i64 {
+        return Err(invalid(
+            n_span,
+            what,
+            format!(
+                "release_threshold = {n}: it must be 1 to the number of release_keys ({})",
+                keys.len()
+            ),
+        ));
+    }
+    Ok(RoleKeys {
+        keys,
+        threshold: n as u32,
+    })
 }
 
 /// A glob is non-empty and made of component-name characters, `*` and `?`; anything else
@@ -551,5 +634,44 @@ names = "bip*"
         );
         std::fs::write(&path, "").unwrap();
         assert!(TrustStore::load(&path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn pins_the_index_root_and_refuses_one_that_cannot_sign() {
+        let text = format!(
+            "[index]\nrelease_keys = [\"{}\", \"{}\"]\nrelease_threshold = 2\n",
+            pk(1),
+            pk(2)
+        );
+        let store = TrustStore::parse(&text).unwrap();
+        let root = store.index_root().unwrap();
+        assert_eq!(root.threshold, 2);
+        assert_eq!(root.keys.len(), 2);
+        assert!(TrustStore::parse("").unwrap().index_root().is_none());
+
+        for (text, reason) in [
+            (
+                format!(
+                    "[index]\nrelease_keys = [\"{}\"]\nrelease_threshold = 2",
+                    pk(1)
+                ),
+                "release_threshold = 2: it must be 1 to the number of release_keys (1)",
+            ),
+            (
+                "[index]\nrelease_keys = []".to_owned(),
+                "release_keys is empty",
+            ),
+            (
+                format!("[index]\nrelease_keys = [\"{0}\", \"{0}\"]", pk(1)),
+                "is listed twice",
+            ),
+            (
+                "[index]\nrelease_keys = [\"zz\"]".to_owned(),
+                "release_keys:",
+            ),
+        ] {
+            let err = TrustStore::parse(&text).unwrap_err().to_string();
+            assert!(err.contains("[index]") && err.contains(reason), "{err}");
+        }
     }
 }

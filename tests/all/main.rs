@@ -11,6 +11,7 @@ mod daemon;
 mod deps;
 mod gate;
 mod hotswap;
+mod index;
 mod interop;
 mod oci;
 mod product;

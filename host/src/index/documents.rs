@@ -15,7 +15,9 @@ use jiff::Timestamp;
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
+use super::envelope::RoleKeys;
 use crate::ids::{ComponentName, Digest};
+use crate::keys::PublicKey;
 
 /// DSSE payload type of a release document.
 pub const RELEASE_TYPE: &str = "application/vnd.anya.release.v1+json";
@@ -34,6 +36,64 @@ pub struct Release {
     /// knows why it is moved off it).
     #[serde(default)]
     pub revoked: BTreeMap<ComponentName, BTreeSet<Version>>,
+    /// Who signs rollout documents over this release (the online key). Without it, hosts
+    /// follow no rollout: every released version is theirs to take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_signers: Option<RoleSpec>,
+    /// Who signs the releases after this one, when the publisher rotates its offline
+    /// keys: a host that accepted this release (signed by the old keys and by these)
+    /// needs these from then on, with no change to its trust store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_signers: Option<RoleSpec>,
+    /// The signed envelope (base64) of the release that handed the signing to
+    /// `release_signers`, kept in every later release: a host that never saw that release
+    /// follows the hand-over from it (each hand-over carries the one before: TUF's chain
+    /// of root versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<String>,
+}
+
+/// A role as a document names it: ed25519 public keys (hex) and how many distinct ones
+/// must sign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub keys: Vec<String>,
+    pub threshold: u32,
+}
+
+impl RoleSpec {
+    /// The role's keys, or why they are not a role: a key that is not one, a key twice,
+    /// a threshold of 0 or above the number of keys.
+    pub fn keys(&self) -> Result<RoleKeys, String> {
+        let mut keys = Vec::with_capacity(self.keys.len());
+        for hex in &self.keys {
+            let key = PublicKey::from_hex(hex).map_err(|e| format!("key {hex:?}: {e}"))?;
+            if keys.contains(&key) {
+                return Err(format!("key {} is listed twice", key.key_id()));
+            }
+            keys.push(key);
+        }
+        if self.threshold == 0 || self.threshold as usize > keys.len() {
+            return Err(format!(
+                "threshold {} with {} key(s): it must be 1 to the number of keys",
+                self.threshold,
+                keys.len()
+            ));
+        }
+        Ok(RoleKeys {
+            keys,
+            threshold: self.threshold,
+        })
+    }
+
+    /// The spec of `keys`.
+    pub fn of(keys: &RoleKeys) -> Self {
+        Self {
+            keys: keys.keys.iter().map(PublicKey::to_hex).collect(),
+            threshold: keys.threshold,
+        }
+    }
 }
 
 /// What one published package is.

@@ -96,6 +96,46 @@ pub fn seal(payload_type: &str, payload: &[u8], keys: &[&SecretKey]) -> Vec<u8> 
     serde_json::to_vec_pretty(&envelope).expect("an envelope serializes")
 }
 
+/// `bytes`, an envelope, with a signature by each of `keys` added (a key that signed it
+/// already is not added twice): how a threshold of offline keys, each on its own machine,
+/// signs one document in turn.
+pub fn add_signatures(bytes: &[u8], keys: &[&SecretKey]) -> Result<Vec<u8>, EnvelopeError> {
+    let mut envelope = parse(bytes)?;
+    let payload = B64
+        .decode(&envelope.payload)
+        .map_err(|e| EnvelopeError::Malformed(format!("payload: {e}")))?;
+    let message = pae(&envelope.payload_type, &payload);
+    for key in keys {
+        let keyid = key.key_id().to_string();
+        envelope.signatures.retain(|s| s.keyid != keyid);
+        envelope.signatures.push(EnvelopeSignature {
+            keyid,
+            sig: B64.encode(key.sign(&message)),
+        });
+    }
+    Ok(serde_json::to_vec_pretty(&envelope).expect("an envelope serializes"))
+}
+
+/// The payload type and payload of `bytes`, signatures NOT checked: for the publisher's
+/// tools (which document is this, what version came before), never for a host's trust.
+pub fn unverified_payload(bytes: &[u8]) -> Result<(String, Vec<u8>), EnvelopeError> {
+    let envelope = parse(bytes)?;
+    let payload = B64
+        .decode(&envelope.payload)
+        .map_err(|e| EnvelopeError::Malformed(format!("payload: {e}")))?;
+    Ok((envelope.payload_type, payload))
+}
+
+fn parse(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        EnvelopeError::Malformed(format!(
+            "not JSON of an envelope near line {}, column {}",
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
 /// The payload of `bytes`, an envelope of `payload_type` signed by at least
 /// `role.threshold` distinct keys of `role`. A signature by a key not in `role`, or one
 /// that does not verify, counts for nothing (it does not refuse the document: a publisher
@@ -105,13 +145,7 @@ pub fn open(
     payload_type: &'static str,
     role: &RoleKeys,
 ) -> Result<Vec<u8>, EnvelopeError> {
-    let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| {
-        EnvelopeError::Malformed(format!(
-            "not JSON of an envelope near line {}, column {}",
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let envelope = parse(bytes)?;
     if envelope.payload_type != payload_type {
         return Err(EnvelopeError::WrongType {
             expected: payload_type,

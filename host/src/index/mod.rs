@@ -18,8 +18,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use documents::{
-    RELEASE_TYPE, ROLLOUT_TYPE, Release, ReleaseRef, ReleasedPackage, Rollout, RolloutState, Stage,
-    in_cohort,
+    RELEASE_TYPE, ROLLOUT_TYPE, Release, ReleaseRef, ReleasedPackage, RoleSpec, Rollout,
+    RolloutState, Stage, in_cohort,
 };
 pub use envelope::{EnvelopeError, RoleKeys};
 
@@ -34,6 +34,25 @@ pub const MAX_DOCUMENT_BYTES: usize = 4 << 20;
 pub enum DocumentKind {
     Release,
     Rollout,
+}
+
+impl DocumentKind {
+    /// Its name where a registry keeps it: the file `<stem>.json` in a registry folder's
+    /// index folder, the tag `<stem>` of an OCI registry's index repository.
+    pub fn stem(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Rollout => "rollout",
+        }
+    }
+
+    /// The DSSE payload type of its documents.
+    pub fn payload_type(self) -> &'static str {
+        match self {
+            Self::Release => RELEASE_TYPE,
+            Self::Rollout => ROLLOUT_TYPE,
+        }
+    }
 }
 
 impl std::fmt::Display for DocumentKind {
@@ -63,6 +82,11 @@ pub struct Accepted<T> {
 /// Why a document was refused. Each is an alert: the host keeps what it had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IndexError {
+    #[error(
+        "the registry holds no {kind}; this host installs only what a signed index lists \
+         (its trust store pins an index root)"
+    )]
+    Missing { kind: DocumentKind },
     #[error("the {kind} is over the {cap}-byte cap")]
     TooLarge { kind: DocumentKind, cap: usize },
     #[error("the {kind}: {source}")]
@@ -109,6 +133,14 @@ pub enum IndexError {
         named: ReleaseRef,
         accepted: ReleaseRef,
     },
+    #[error(
+        "the release index hands the signing of later releases to new keys, but is not \
+         signed by them: {source}"
+    )]
+    Rotation {
+        #[source]
+        source: EnvelopeError,
+    },
     #[error("the rollout document names {component} {version}, which the release {why}")]
     NotReleased {
         component: String,
@@ -129,11 +161,7 @@ fn open_checked<T: serde::de::DeserializeOwned>(
             cap: MAX_DOCUMENT_BYTES,
         });
     }
-    let payload_type = match kind {
-        DocumentKind::Release => RELEASE_TYPE,
-        DocumentKind::Rollout => ROLLOUT_TYPE,
-    };
-    let payload = envelope::open(bytes, payload_type, keys)
+    let payload = envelope::open(bytes, kind.payload_type(), keys)
         .map_err(|source| IndexError::Signatures { kind, source })?;
     let document = serde_json::from_slice(&payload).map_err(|e| IndexError::Malformed {
         kind,
@@ -189,12 +217,106 @@ pub fn accept_release(
     let (release, sha256): (Release, Digest) = open_checked(bytes, kind, keys)?;
     check_fresh(kind, release.version, sha256, seen)?;
     check_unexpired(kind, release.version, release.expires, now)?;
+    check_roles(bytes, &release, keys)?;
     Ok(Accepted {
         seen: Seen {
             version: release.version,
             sha256,
         },
         document: release,
+    })
+}
+
+/// The roles a release names must be roles; and a release that hands the signing of
+/// later releases to other keys must be signed by those too (TUF's root rotation: the old
+/// keys vouch for the new, and the new prove they are held), so a typo cannot lock the
+/// fleet out.
+fn check_roles(bytes: &[u8], release: &Release, keys: &RoleKeys) -> Result<(), IndexError> {
+    let kind = DocumentKind::Release;
+    let malformed = |role: &str, reason: String| IndexError::Malformed {
+        kind,
+        reason: format!("{role}: {reason}"),
+    };
+    if let Some(spec) = &release.rollout_signers {
+        spec.keys().map_err(|r| malformed("rollout_signers", r))?;
+    }
+    if let Some(spec) = &release.release_signers {
+        let next = spec.keys().map_err(|r| malformed("release_signers", r))?;
+        if *spec != RoleSpec::of(keys) {
+            envelope::open(bytes, RELEASE_TYPE, &next)
+                .map_err(|source| IndexError::Rotation { source })?;
+        }
+    }
+    Ok(())
+}
+
+/// The most hand-overs of the offline keys a host follows in one go.
+pub const MAX_ROTATIONS: usize = 16;
+
+/// The role that signs the release in `bytes`, for a host that trusts `trusted`: that
+/// role itself, or, when the release carries the hand-over (`rotation`) that this host
+/// did not see, the keys that hand-over names, once `trusted` signed it (through any
+/// hand-overs before it) and the new keys did too. Signatures of `bytes` itself are
+/// checked afterwards by [`accept_release`].
+pub fn release_role(bytes: &[u8], trusted: &RoleKeys) -> Result<RoleKeys, IndexError> {
+    release_role_within(bytes, trusted, MAX_ROTATIONS)
+}
+
+fn release_role_within(
+    bytes: &[u8],
+    trusted: &RoleKeys,
+    depth: usize,
+) -> Result<RoleKeys, IndexError> {
+    let kind = DocumentKind::Release;
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(IndexError::TooLarge {
+            kind,
+            cap: MAX_DOCUMENT_BYTES,
+        });
+    }
+    if envelope::open(bytes, RELEASE_TYPE, trusted).is_ok() {
+        return Ok(trusted.clone());
+    }
+    // Read unverified only to find the hand-over; nothing in it is used unless signed.
+    let Ok((_, payload)) = envelope::unverified_payload(bytes) else {
+        return Ok(trusted.clone());
+    };
+    let Ok(release) = serde_json::from_slice::<Release>(&payload) else {
+        return Ok(trusted.clone());
+    };
+    let Some(rotation) = release.rotation else {
+        return Ok(trusted.clone());
+    };
+    if depth == 0 {
+        return Err(IndexError::Malformed {
+            kind,
+            reason: format!("more than {MAX_ROTATIONS} key hand-overs in a chain"),
+        });
+    }
+    use base64::Engine as _;
+    let handover = base64::engine::general_purpose::STANDARD
+        .decode(rotation.as_bytes())
+        .map_err(|e| IndexError::Malformed {
+            kind,
+            reason: format!("rotation: {e}"),
+        })?;
+    let signer = release_role_within(&handover, trusted, depth - 1)?;
+    let payload = envelope::open(&handover, RELEASE_TYPE, &signer)
+        .map_err(|source| IndexError::Rotation { source })?;
+    let handed: Release = serde_json::from_slice(&payload).map_err(|e| IndexError::Malformed {
+        kind,
+        reason: format!("rotation: {e}"),
+    })?;
+    let Some(next) = &handed.release_signers else {
+        return Err(IndexError::Malformed {
+            kind,
+            reason: "rotation: the release it carries hands the signing to no one".into(),
+        });
+    };
+    check_roles(&handover, &handed, &signer)?;
+    next.keys().map_err(|reason| IndexError::Malformed {
+        kind,
+        reason: format!("rotation: release_signers: {reason}"),
     })
 }
 

@@ -41,6 +41,9 @@ fn release(version: u64, expires: Timestamp) -> Release {
             ]),
         )]),
         revoked: BTreeMap::from([(name("bech32"), BTreeSet::from([v("1.1.1")]))]),
+        rollout_signers: Some(RoleSpec::of(&rollout_keys())),
+        release_signers: None,
+        rotation: None,
     }
 }
 
@@ -356,4 +359,98 @@ fn an_envelope_with_endless_signatures_is_refused_unread() {
     let sealed = sealed_release(&release(5, now() + (30 * 24).hours()), &refs);
     let err = accept_release(&sealed, &release_keys(), None, now()).unwrap_err();
     assert!(err.to_string().contains("signatures; at most"), "{err}");
+}
+
+#[test]
+fn release_keys_rotate_when_old_and_new_keys_both_sign() {
+    let first = accepted_release();
+    // Keys 4 and 5 take over from 1, 2, 3.
+    let mut doc = release(6, now() + (30 * 24).hours());
+    doc.release_signers = Some(RoleSpec::of(&role(&[4, 5], 2)));
+
+    // Signed by the old threshold only: the new keys never proved they are held.
+    let err = accept_release(
+        &sealed_release(&doc, &[&key(1), &key(2)]),
+        &release_keys(),
+        Some(&first.seen),
+        now(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, IndexError::Rotation { .. }), "{err}");
+
+    // Signed by both thresholds: accepted; the next release needs the new keys alone.
+    let rotated = accept_release(
+        &sealed_release(&doc, &[&key(1), &key(2), &key(4), &key(5)]),
+        &release_keys(),
+        Some(&first.seen),
+        now(),
+    )
+    .unwrap();
+    let new_keys = rotated
+        .document
+        .release_signers
+        .as_ref()
+        .unwrap()
+        .keys()
+        .unwrap();
+    let later = release(7, now() + (30 * 24).hours());
+    accept_release(
+        &sealed_release(&later, &[&key(4), &key(5)]),
+        &new_keys,
+        Some(&rotated.seen),
+        now(),
+    )
+    .unwrap();
+    let err = accept_release(
+        &sealed_release(&later, &[&key(1), &key(2)]),
+        &new_keys,
+        Some(&rotated.seen),
+        now(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, IndexError::Signatures { .. }), "{err}");
+
+    // A role that is no role (threshold above its keys) is refused as malformed.
+    let mut bad = release(6, now() + (30 * 24).hours());
+    bad.rollout_signers = Some(RoleSpec {
+        keys: vec![key(7).public().to_hex()],
+        threshold: 2,
+    });
+    let err = accept_release(
+        &sealed_release(&bad, &[&key(1), &key(2)]),
+        &release_keys(),
+        Some(&first.seen),
+        now(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, IndexError::Malformed { .. }), "{err}");
+}
+
+#[test]
+fn a_host_that_missed_a_hand_over_follows_the_chain_the_next_release_carries() {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let first = accepted_release();
+    // Release 2 hands over from 1, 2, 3 (threshold 2) to key 4; this host never sees it.
+    let mut handover = release(6, now() + (30 * 24).hours());
+    handover.release_signers = Some(RoleSpec::of(&role(&[4], 1)));
+    let handover = sealed_release(&handover, &[&key(1), &key(2), &key(4)]);
+    // Release 3, signed by key 4 alone, carries it.
+    let mut third = release(7, now() + (30 * 24).hours());
+    third.rotation = Some(b64(&handover));
+    let third = sealed_release(&third, &[&key(4)]);
+
+    let keys = release_role(&third, &release_keys()).unwrap();
+    assert_eq!(keys.keys, vec![key(4).public()]);
+    accept_release(&third, &keys, Some(&first.seen), now()).unwrap();
+
+    // A hand-over the trusted keys never signed is no hand-over.
+    let mut forged = release(6, now() + (30 * 24).hours());
+    forged.release_signers = Some(RoleSpec::of(&role(&[9], 1)));
+    let forged = sealed_release(&forged, &[&key(9)]);
+    let mut fourth = release(8, now() + (30 * 24).hours());
+    fourth.rotation = Some(b64(&forged));
+    let fourth = sealed_release(&fourth, &[&key(9)]);
+    let err = release_role(&fourth, &release_keys()).unwrap_err();
+    assert!(matches!(err, IndexError::Rotation { .. }), "{err}");
 }

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use semver::Version;
 
 use super::{Fetched, Registry, RegistryError};
+use crate::files::Links;
 use crate::ids::{ComponentName, Digest};
+use crate::index::{DocumentKind, IndexError, MAX_DOCUMENT_BYTES};
 use crate::package::{self, VerifiedPackage};
 use crate::store::atomic;
 
@@ -34,6 +36,13 @@ impl DirRegistry {
         self.root
             .join(name.as_str())
             .join(format!("{name}-{version}.wasm"))
+    }
+
+    /// Where the signed index document of `kind` lives.
+    pub fn index_path(&self, kind: DocumentKind) -> PathBuf {
+        self.root
+            .join(super::INDEX_NAME)
+            .join(format!("{}.json", kind.stem()))
     }
 
     fn io(&self) -> impl Fn(io::Error) -> RegistryError + '_ {
@@ -62,6 +71,9 @@ impl Registry for DirRegistry {
                 continue;
             }
             let file_name = entry.file_name();
+            if file_name == super::INDEX_NAME {
+                continue;
+            }
             match ComponentName::parse(&file_name.to_string_lossy()) {
                 Ok(name) => names.push(name),
                 Err(e) => tracing::warn!(registry = %self.describe(), "skipping folder: {e}"),
@@ -138,6 +150,7 @@ impl Registry for DirRegistry {
         Ok(Fetched {
             bytes,
             source: path.display().to_string(),
+            manifest_digest: None,
         })
     }
 
@@ -166,6 +179,37 @@ impl Registry for DirRegistry {
         let dir = path.parent().expect("path_of has a parent");
         fs::create_dir_all(dir).map_err(self.io())?;
         atomic::write_atomic(&path, package.bytes()).map_err(self.io())?;
+        Ok(path.display().to_string())
+    }
+
+    fn index_document(&self, kind: DocumentKind) -> Result<Option<Vec<u8>>, RegistryError> {
+        let path = self.index_path(kind);
+        match crate::files::read_capped(&path, MAX_DOCUMENT_BYTES as u64, Links::Refuse) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => Err(RegistryError::Index {
+                registry: self.describe(),
+                source: Box::new(IndexError::TooLarge {
+                    kind,
+                    cap: MAX_DOCUMENT_BYTES,
+                }),
+            }),
+            Err(e) => Err(RegistryError::Refused {
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn publish_index_document(
+        &self,
+        kind: DocumentKind,
+        envelope: &[u8],
+    ) -> Result<String, RegistryError> {
+        let path = self.index_path(kind);
+        let dir = path.parent().expect("index_path has a parent");
+        fs::create_dir_all(dir).map_err(self.io())?;
+        atomic::write_atomic(&path, envelope).map_err(self.io())?;
         Ok(path.display().to_string())
     }
 }

@@ -5,6 +5,7 @@
 //! A registry is untrusted: what it returns is only bytes, verified by the caller.
 
 mod dir;
+mod indexed;
 mod location;
 pub mod oci;
 
@@ -13,11 +14,18 @@ use std::path::PathBuf;
 use semver::Version;
 
 pub use dir::DirRegistry;
+pub use indexed::{HOST_ID_FILE, IndexMemory, IndexView, IndexedRegistry, MEMORY_FILE};
 pub use location::{LocationError, OciLocation, RegistryLocation};
 pub use oci::{OciError, OciRegistry};
 
-use crate::ids::ComponentName;
+use crate::ids::{ComponentName, Digest};
+use crate::index::{DocumentKind, IndexError, ReleasedPackage};
 use crate::package::{PackageError, VerifiedPackage};
+
+/// Where a registry keeps the signed index: a folder `anya.index` in a registry folder,
+/// the repository `PREFIX/anya.index` in an OCI registry (a name no component can have:
+/// component names have no '.').
+pub const INDEX_NAME: &str = "anya.index";
 
 /// Why a registry could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +62,48 @@ pub enum RegistryError {
         #[source]
         source: PackageError,
     },
+    /// The signed index was refused: nothing new is installed until a good one is
+    /// published; what runs keeps running.
+    #[error("registry {registry}: {source}")]
+    Index {
+        registry: String,
+        #[source]
+        source: Box<IndexError>,
+    },
+    /// The index does not list it (or revoked it).
+    #[error("registry {registry}: the signed index {why} {name} {version}")]
+    NotListed {
+        registry: String,
+        name: ComponentName,
+        version: Version,
+        why: &'static str,
+    },
+    /// The bytes fetched are not the package the index lists.
+    #[error("{source_path}: {name} {version} is not the package the signed index lists: {reason}")]
+    NotAsListed {
+        source_path: String,
+        name: ComponentName,
+        version: Version,
+        reason: String,
+    },
+}
+
+impl RegistryError {
+    /// The CLI's exit code for it (see the README): 4 for what does not exist, 3 for a
+    /// refusal, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::UnknownVersion { .. }
+            | Self::UnknownComponent { .. }
+            | Self::NotListed { .. } => 4,
+            Self::Package { .. }
+            | Self::Refused { .. }
+            | Self::Index { .. }
+            | Self::NotAsListed { .. } => 3,
+            Self::Remote { reason, .. } if reason.is_refusal() => 3,
+            _ => 1,
+        }
+    }
 }
 
 /// A package's bytes as a registry returned them, not yet verified.
@@ -62,6 +112,9 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
     /// Where it came from, for messages: a path or a URL.
     pub source: String,
+    /// The OCI manifest digest (`sha256:…`) it was pulled by, from an OCI registry: what
+    /// a release index lists, so hosts pull exactly this.
+    pub manifest_digest: Option<String>,
 }
 
 /// A source of packages.
@@ -82,6 +135,85 @@ pub trait Registry: Send + Sync {
     /// Adds a verified package. Publishing the same bytes twice is a no-op; different
     /// bytes under a published name and version are refused.
     fn publish(&self, package: &VerifiedPackage) -> Result<String, RegistryError>;
+
+    /// The bytes of `name` `version` exactly as the signed index lists them: at most
+    /// `listed.length` bytes read, then their length and sha256 compared.
+    fn fetch_listed(
+        &self,
+        name: &ComponentName,
+        version: &Version,
+        listed: &ReleasedPackage,
+    ) -> Result<Fetched, RegistryError> {
+        let fetched = self
+            .fetch(name, version, listed.length)
+            .map_err(|e| match e {
+                RegistryError::Package {
+                    path,
+                    source: PackageError::TooLarge { len, .. },
+                } => RegistryError::NotAsListed {
+                    source_path: path.display().to_string(),
+                    name: name.clone(),
+                    version: version.clone(),
+                    reason: format!("{len} bytes, the index says {}", listed.length),
+                },
+                other => other,
+            })?;
+        check_listed(fetched, name, version, listed)
+    }
+
+    /// The signed index document of `kind` the registry holds (an envelope, not yet
+    /// verified), `None` if it holds none. One over
+    /// [`MAX_DOCUMENT_BYTES`](crate::index::MAX_DOCUMENT_BYTES) is refused unread.
+    fn index_document(&self, kind: DocumentKind) -> Result<Option<Vec<u8>>, RegistryError>;
+
+    /// Stores a signed index document, replacing the one of its kind; where it went.
+    fn publish_index_document(
+        &self,
+        kind: DocumentKind,
+        envelope: &[u8],
+    ) -> Result<String, RegistryError>;
+
+    /// Reads the signed index again before the next question (a no-op for a registry
+    /// without one): a check, a `list`, an install without a version start with it.
+    fn refresh(&self) -> Result<(), RegistryError> {
+        Ok(())
+    }
+
+    /// The index this host follows, if any, as last read.
+    fn index_view(&self) -> Option<std::sync::Arc<IndexView>> {
+        None
+    }
+}
+
+/// `fetched` if it is the package `listed` describes.
+pub fn check_listed(
+    fetched: Fetched,
+    name: &ComponentName,
+    version: &Version,
+    listed: &ReleasedPackage,
+) -> Result<Fetched, RegistryError> {
+    let not_as_listed = |reason: String| RegistryError::NotAsListed {
+        source_path: fetched.source.clone(),
+        name: name.clone(),
+        version: version.clone(),
+        reason,
+    };
+    if fetched.bytes.len() as u64 != listed.length {
+        return Err(not_as_listed(format!(
+            "{} bytes, the index says {}",
+            fetched.bytes.len(),
+            listed.length
+        )));
+    }
+    let digest = Digest::of(&fetched.bytes);
+    if digest != listed.sha256 {
+        return Err(not_as_listed(format!(
+            "sha256 {}, the index says {}",
+            digest.short(),
+            listed.sha256.short()
+        )));
+    }
+    Ok(fetched)
 }
 
 /// The source `location` names; an OCI registry signs in with what `credentials` holds

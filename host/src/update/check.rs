@@ -76,6 +76,7 @@ impl UpdateManager {
     /// version and the watermark that verifies. Newer versions that fail verification are
     /// reported as problems, never offered.
     pub fn check(&self) -> Result<CheckReport, UpdateError> {
+        self.registry.refresh()?;
         let state = self.store.state()?;
         let mut report = CheckReport::default();
         for (name, component) in &state.components {

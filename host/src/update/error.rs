@@ -182,10 +182,7 @@ impl UpdateError {
             Self::NotInstalled { .. }
             | Self::NotInRegistry { .. }
             | Self::NoRollbackPoint { .. } => 4,
-            Self::Registry(RegistryError::UnknownVersion { .. })
-            | Self::Registry(RegistryError::UnknownComponent { .. }) => 4,
-            Self::Registry(RegistryError::Package { .. } | RegistryError::Refused { .. }) => 3,
-            Self::Registry(RegistryError::Remote { reason, .. }) if reason.is_refusal() => 3,
+            Self::Registry(e) => e.exit_code(),
             Self::BelowWatermark { .. }
             | Self::NotNewer { .. }
             | Self::Blocklisted { .. }

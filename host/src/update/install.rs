@@ -100,6 +100,7 @@ impl UpdateManager {
         force: bool,
     ) -> Result<Vec<InstallOutcome>, UpdateError> {
         let _one_at_a_time = self.lock_operations();
+        self.registry.refresh()?;
         let mut packages: BTreeMap<ComponentName, VerifiedPackage> = BTreeMap::new();
         for (name, version) in requests {
             if packages.contains_key(name) {

@@ -44,7 +44,7 @@ pub use install::InstallOutcome;
 pub use probation::{TrialEvent, is_guest_failure};
 pub use publish::publish;
 pub use rollback::RollbackOutcome;
-pub use status::{ComponentStatus, StatusReport};
+pub use status::{ComponentStatus, IndexStatus, StatusReport};
 
 use crate::clock::Clock;
 use crate::ids::{ComponentName, Digest};
@@ -235,6 +235,16 @@ impl UpdateManager {
         options: Options,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, UpdateError> {
+        let registry = match trust.index_root() {
+            Some(root) => Box::new(crate::registry::IndexedRegistry::new(
+                registry,
+                root.clone(),
+                store.root(),
+                store.access() == Access::Write,
+                Arc::clone(&clock),
+            )),
+            None => registry,
+        };
         let manager = Self {
             store,
             trust,
@@ -434,7 +444,7 @@ impl UpdateManager {
         name: &ComponentName,
         version: &semver::Version,
     ) -> Result<VerifiedPackage, UpdateError> {
-        let Fetched { bytes, source } =
+        let Fetched { bytes, source, .. } =
             self.registry
                 .fetch(name, version, self.options().max_package_bytes)?;
         let package =

@@ -45,6 +45,44 @@ pub struct StatusReport {
     /// are shown (and keep serving) all the same, without what the registry offers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_unavailable: Option<String>,
+    /// The signed index this host follows, as accepted last (`None` when its trust store
+    /// pins no index root, or when the index was refused: see `registry_unavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexStatus>,
+}
+
+/// What `status` shows of the signed index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct IndexStatus {
+    pub release_version: u64,
+    pub release_expires: jiff::Timestamp,
+    pub rollout_version: Option<u64>,
+    pub rollout_expires: Option<jiff::Timestamp>,
+    /// This host's id, which decides its rollout cohorts.
+    pub host_id: Option<String>,
+    /// Per component the rollout names: the version this host's cohort is given.
+    pub targets: std::collections::BTreeMap<ComponentName, Version>,
+}
+
+impl IndexStatus {
+    fn of(view: &crate::registry::IndexView) -> Self {
+        let rollout = view.rollout.as_ref().map(|r| &r.document);
+        Self {
+            release_version: view.release.document.version,
+            release_expires: view.release.document.expires,
+            rollout_version: rollout.map(|r| r.version),
+            rollout_expires: rollout.map(|r| r.expires),
+            host_id: view.host_id.clone(),
+            targets: rollout
+                .map(|r| {
+                    r.components
+                        .keys()
+                        .filter_map(|name| Some((name.clone(), view.target(name)?.clone())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl UpdateManager {
@@ -64,6 +102,14 @@ impl UpdateManager {
             planned: self.store.planned()?,
             ..StatusReport::default()
         };
+        unless_unavailable(
+            self.registry.refresh().map_err(UpdateError::from),
+            &mut report.registry_unavailable,
+        )?;
+        report.index = self
+            .registry
+            .index_view()
+            .map(|view| IndexStatus::of(&view));
         for (name, c) in &state.components {
             report.components.push(ComponentStatus {
                 name: name.clone(),

@@ -52,6 +52,9 @@ enum Command {
     Inspect(commands::inspect::Inspect),
     /// Verify a package and add it to the registry.
     Publish(commands::publish::Publish),
+    /// The signed index hosts install from: release, sign, push.
+    #[command(subcommand)]
+    Index(commands::index::IndexCommand),
     /// List available updates (exit code 100 when there are some).
     Check(commands::check::Check),
     /// List installed components and what the registry offers.
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Verify(c) => c.execute(&cli.global),
         Command::Inspect(c) => c.execute(&cli.global),
         Command::Publish(c) => c.execute(&cli.global),
+        Command::Index(c) => c.execute(&cli.global),
         Command::Check(c) => c.execute(&cli.global),
         Command::List(c) => c.execute(&cli.global),
         Command::Install(c) => c.execute(&cli.global),
@@ -115,6 +119,12 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
             .is_some()
         {
             return 3;
+        }
+        if let Some(e) = cause.downcast_ref::<anya_host::release::ReleaseError>() {
+            return match e {
+                anya_host::release::ReleaseError::Registry(r) => r.exit_code(),
+                _ => 3,
+            };
         }
         if let Some(anya_host::store::StoreError::Locked { .. }) = cause.downcast_ref() {
             return 6;

@@ -11,6 +11,7 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest
 use serde::Serialize;
 
 use crate::ids::Digest;
+use crate::index::DocumentKind;
 use crate::manifest::Manifest;
 
 /// The manifest's own media type.
@@ -21,6 +22,10 @@ pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 pub const LAYER_MEDIA_TYPE: &str = "application/wasm";
 /// Spin's layer type for a component, accepted on pull.
 pub const SPIN_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.layer.v1+wasm";
+/// An index document's artifact: OCI 1.1's empty config, the document's payload type as
+/// the artifact type, one layer holding the signed envelope.
+pub const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub const ENVELOPE_MEDIA_TYPE: &str = "application/vnd.dsse.envelope.v1+json";
 /// A manifest is a small JSON document (the distribution spec suggests 4 MiB at most).
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
@@ -58,7 +63,6 @@ impl Artifact {
             layer_digests: [&layer_digest],
         })
         .expect("a config serializes");
-        let config_digest = oci_digest(&Digest::of(&config));
         let annotations = BTreeMap::from([
             (
                 "org.opencontainers.image.title".to_owned(),
@@ -69,23 +73,56 @@ impl Artifact {
                 manifest.version.to_string(),
             ),
         ]);
+        Self::image(
+            (CONFIG_MEDIA_TYPE, config),
+            (LAYER_MEDIA_TYPE, bytes, layer_digest),
+            None,
+            annotations,
+        )
+    }
+
+    /// The artifact of a signed index document of `kind`.
+    pub fn of_index_document(kind: DocumentKind, envelope: &[u8]) -> Self {
+        Self::image(
+            (EMPTY_CONFIG_MEDIA_TYPE, b"{}".to_vec()),
+            (
+                ENVELOPE_MEDIA_TYPE,
+                envelope,
+                oci_digest(&Digest::of(envelope)),
+            ),
+            Some(kind.payload_type()),
+            BTreeMap::from([(
+                "org.opencontainers.image.title".to_owned(),
+                format!("{}.json", kind.stem()),
+            )]),
+        )
+    }
+
+    /// An image manifest of one config and one layer.
+    fn image(
+        (config_media_type, config): (&str, Vec<u8>),
+        (layer_media_type, layer, layer_digest): (&str, &[u8], String),
+        artifact_type: Option<&str>,
+        annotations: BTreeMap<String, String>,
+    ) -> Self {
+        let config_digest = oci_digest(&Digest::of(&config));
         let oci_manifest = OciImageManifest {
             schema_version: 2,
             media_type: Some(MANIFEST_MEDIA_TYPE.to_owned()),
             config: OciDescriptor {
-                media_type: CONFIG_MEDIA_TYPE.to_owned(),
+                media_type: config_media_type.to_owned(),
                 digest: config_digest.clone(),
                 size: config.len() as i64,
                 ..Default::default()
             },
             layers: vec![OciDescriptor {
-                media_type: LAYER_MEDIA_TYPE.to_owned(),
+                media_type: layer_media_type.to_owned(),
                 digest: layer_digest,
-                size: bytes.len() as i64,
+                size: layer.len() as i64,
                 ..Default::default()
             }],
             subject: None,
-            artifact_type: None,
+            artifact_type: artifact_type.map(str::to_owned),
             annotations: Some(annotations),
         };
         let manifest = serde_json::to_vec(&oci_manifest).expect("a manifest serializes");
@@ -106,26 +143,69 @@ pub enum LayoutError {
     NotAManifest(String),
     #[error("the manifest has {0} layers; a component artifact has exactly one")]
     LayerCount(usize),
-    #[error(
-        "its layer is {0:?}, not a WebAssembly component \
-         ({LAYER_MEDIA_TYPE} or {SPIN_LAYER_MEDIA_TYPE})"
-    )]
-    LayerType(String),
+    #[error("its layer is {found:?}, not {expected}")]
+    LayerType {
+        found: String,
+        expected: &'static str,
+    },
     #[error("its layer's digest {0:?} is not sha256:<64 hex digits>")]
     LayerDigest(String),
     #[error("its layer's size {0} is negative")]
     LayerSize(i64),
 }
 
+/// What a layer may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerKind {
+    /// A WebAssembly component (ours or Spin's layer type).
+    Component,
+    /// A signed index document.
+    IndexDocument,
+}
+
+impl LayerKind {
+    fn accepts(self, media_type: &str) -> bool {
+        match self {
+            Self::Component => {
+                media_type == LAYER_MEDIA_TYPE || media_type == SPIN_LAYER_MEDIA_TYPE
+            }
+            Self::IndexDocument => media_type == ENVELOPE_MEDIA_TYPE,
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Self::Component => {
+                "a WebAssembly component (application/wasm or \
+                                application/vnd.wasm.content.layer.v1+wasm)"
+            }
+            Self::IndexDocument => {
+                "a signed index document (application/vnd.dsse.envelope.v1+json)"
+            }
+        }
+    }
+}
+
 /// The one component layer of a pulled manifest: its digest and size.
 pub fn component_layer(manifest: &[u8]) -> Result<(OciDescriptor, Digest, u64), LayoutError> {
+    single_layer(manifest, LayerKind::Component)
+}
+
+/// The one layer of `kind` of a pulled manifest: its descriptor, digest and size.
+pub fn single_layer(
+    manifest: &[u8],
+    kind: LayerKind,
+) -> Result<(OciDescriptor, Digest, u64), LayoutError> {
     let manifest: OciImageManifest =
         serde_json::from_slice(manifest).map_err(|e| LayoutError::NotAManifest(e.to_string()))?;
     let [layer] = manifest.layers.as_slice() else {
         return Err(LayoutError::LayerCount(manifest.layers.len()));
     };
-    if layer.media_type != LAYER_MEDIA_TYPE && layer.media_type != SPIN_LAYER_MEDIA_TYPE {
-        return Err(LayoutError::LayerType(layer.media_type.clone()));
+    if !kind.accepts(&layer.media_type) {
+        return Err(LayoutError::LayerType {
+            found: layer.media_type.chars().take(100).collect(),
+            expected: kind.expected(),
+        });
     }
     let digest = layer
         .digest

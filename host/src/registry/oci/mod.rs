@@ -22,16 +22,17 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 use semver::Version;
 
 pub use error::OciError;
 
-use self::artifact::{Artifact, MANIFEST_MEDIA_TYPE, MAX_MANIFEST_BYTES};
+use self::artifact::{Artifact, LayerKind, MANIFEST_MEDIA_TYPE, MAX_MANIFEST_BYTES};
 use self::credentials::{Credential, CredentialsSource};
 use super::location::OciLocation;
-use super::{Fetched, Registry, RegistryError};
+use super::{Fetched, INDEX_NAME, Registry, RegistryError};
 use crate::ids::{ComponentName, Digest};
+use crate::index::{DocumentKind, IndexError, MAX_DOCUMENT_BYTES, ReleasedPackage};
 use crate::package::VerifiedPackage;
 
 /// How long one operation (a listing, a fetch, a publish) may take in all.
@@ -130,6 +131,62 @@ impl OciRegistry {
         )
     }
 
+    /// The reference of the index document of `kind`: `PREFIX/anya.index:<stem>`.
+    fn index_reference(&self, kind: DocumentKind) -> Reference {
+        Reference::with_tag(
+            self.location.host.clone(),
+            self.location.repository(INDEX_NAME),
+            kind.stem().to_owned(),
+        )
+    }
+
+    /// The package at `reference` (a tag or a digest of `name` `version`), under
+    /// `max_bytes`.
+    fn pull_package(
+        &self,
+        name: &ComponentName,
+        version: &Version,
+        reference: Reference,
+        max_bytes: u64,
+    ) -> Result<Fetched, RegistryError> {
+        let client = self.client.clone();
+        let auth = self.auth().map_err(|e| self.registry_error(e))?;
+        let pulled = self.run(async move {
+            let (manifest, manifest_digest) =
+                Self::pull_manifest(&client, &auth, &reference).await?;
+            // The manifest exists: a missing blob is the registry's fault, not "no version".
+            let bytes = Self::pull_layer(
+                &client,
+                &reference,
+                &manifest,
+                LayerKind::Component,
+                max_bytes,
+            )
+            .await
+            .map_err(|e| match e {
+                OciError::NotFound => OciError::MissingBlob(reference.whole()),
+                other => other,
+            })?;
+            Ok((bytes, manifest_digest))
+        });
+        match pulled {
+            Ok((bytes, manifest_digest)) => Ok(Fetched {
+                bytes,
+                source: format!(
+                    "{}/{name}@{manifest_digest}",
+                    self.describe().trim_end_matches('/')
+                ),
+                manifest_digest: Some(manifest_digest),
+            }),
+            Err(OciError::NotFound) => Err(RegistryError::UnknownVersion {
+                registry: self.describe(),
+                name: name.clone(),
+                version: version.clone(),
+            }),
+            Err(e) => Err(self.registry_error(e)),
+        }
+    }
+
     /// Runs `work` on this source's runtime under the operation deadline and waits for it.
     fn run<T, F>(&self, work: F) -> Result<T, OciError>
     where
@@ -212,22 +269,26 @@ impl OciRegistry {
         Ok((manifest, actual))
     }
 
-    /// The component layer `manifest` names, streamed under `max_bytes`, its size and
+    /// The layer of `kind` `manifest` names, streamed under `max_bytes`, its size and
     /// digest checked.
-    async fn pull_component(
+    async fn pull_layer(
         client: &Client,
         reference: &Reference,
         manifest: &[u8],
+        kind: LayerKind,
         max_bytes: u64,
     ) -> Result<Vec<u8>, OciError> {
         let (layer, digest, size) =
-            artifact::component_layer(manifest).map_err(|source| OciError::Layout {
+            artifact::single_layer(manifest, kind).map_err(|source| OciError::Layout {
                 reference: reference.whole(),
                 source,
             })?;
         let too_large = || OciError::TooLarge {
             reference: reference.whole(),
-            what: "the component layer",
+            what: match kind {
+                LayerKind::Component => "the component layer",
+                LayerKind::IndexDocument => "the index document",
+            },
             cap: max_bytes,
         };
         if size > max_bytes {
@@ -370,36 +431,93 @@ impl Registry for OciRegistry {
         version: &Version,
         max_bytes: u64,
     ) -> Result<Fetched, RegistryError> {
+        self.pull_package(name, version, self.tag_reference(name, version), max_bytes)
+    }
+
+    /// Pulls `repository@digest` exactly as the index names it, never a tag (a tag is
+    /// only a hint: whoever controls the registry can move it).
+    fn fetch_listed(
+        &self,
+        name: &ComponentName,
+        version: &Version,
+        listed: &ReleasedPackage,
+    ) -> Result<Fetched, RegistryError> {
+        let reference = match &listed.oci_digest {
+            Some(digest) => Reference::with_digest(
+                self.location.host.clone(),
+                self.location.repository(name.as_str()),
+                digest.clone(),
+            ),
+            None => self.tag_reference(name, version),
+        };
+        let fetched = self.pull_package(name, version, reference, listed.length)?;
+        super::check_listed(fetched, name, version, listed)
+    }
+
+    fn index_document(&self, kind: DocumentKind) -> Result<Option<Vec<u8>>, RegistryError> {
+        let reference = self.index_reference(kind);
         let client = self.client.clone();
         let auth = self.auth().map_err(|e| self.registry_error(e))?;
-        let reference = self.tag_reference(name, version);
         let pulled = self.run(async move {
-            let (manifest, manifest_digest) =
-                Self::pull_manifest(&client, &auth, &reference).await?;
-            // The manifest exists: a missing blob is the registry's fault, not "no version".
-            let bytes = Self::pull_component(&client, &reference, &manifest, max_bytes)
-                .await
-                .map_err(|e| match e {
-                    OciError::NotFound => OciError::MissingBlob(reference.whole()),
-                    other => other,
-                })?;
-            Ok((bytes, manifest_digest))
+            let (manifest, _) = Self::pull_manifest(&client, &auth, &reference).await?;
+            Self::pull_layer(
+                &client,
+                &reference,
+                &manifest,
+                LayerKind::IndexDocument,
+                MAX_DOCUMENT_BYTES as u64,
+            )
+            .await
+            .map_err(|e| match e {
+                OciError::NotFound => OciError::MissingBlob(reference.whole()),
+                other => other,
+            })
         });
         match pulled {
-            Ok((bytes, manifest_digest)) => Ok(Fetched {
-                bytes,
-                source: format!(
-                    "{}/{name}@{manifest_digest}",
-                    self.describe().trim_end_matches('/')
-                ),
-            }),
-            Err(OciError::NotFound) => Err(RegistryError::UnknownVersion {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(OciError::NotFound) => Ok(None),
+            Err(OciError::TooLarge { .. }) => Err(RegistryError::Index {
                 registry: self.describe(),
-                name: name.clone(),
-                version: version.clone(),
+                source: Box::new(IndexError::TooLarge {
+                    kind,
+                    cap: MAX_DOCUMENT_BYTES,
+                }),
             }),
             Err(e) => Err(self.registry_error(e)),
         }
+    }
+
+    fn publish_index_document(
+        &self,
+        kind: DocumentKind,
+        envelope: &[u8],
+    ) -> Result<String, RegistryError> {
+        let reference = self.index_reference(kind);
+        let location = format!("{}/{}:{}", self.describe(), INDEX_NAME, kind.stem());
+        let artifact = Artifact::of_index_document(kind, envelope);
+        let client = self.client.clone();
+        let auth = self.auth().map_err(|e| self.registry_error(e))?;
+        let layer = bytes::Bytes::copy_from_slice(envelope);
+        let layer_digest = artifact::oci_digest(&Digest::of(envelope));
+        self.run(async move {
+            client
+                .auth(&reference, &auth, RegistryOperation::Push)
+                .await?;
+            client.push_blob(&reference, layer, &layer_digest).await?;
+            client
+                .push_blob(&reference, artifact.config, &artifact.config_digest)
+                .await?;
+            client
+                .push_manifest_raw(
+                    &reference,
+                    artifact.manifest,
+                    http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE),
+                )
+                .await?;
+            Ok(())
+        })
+        .map_err(|e| self.registry_error(e))?;
+        Ok(format!("{location}@{}", artifact.manifest_digest))
     }
 
     fn publish(&self, package: &VerifiedPackage) -> Result<String, RegistryError> {
@@ -425,6 +543,10 @@ impl Registry for OciRegistry {
                 Err(OciError::NotFound) => {}
                 Err(e) => return Err(e),
             }
+            // A token registry scopes tokens by operation: pulling signed in for pull only.
+            client
+                .auth(&reference, &auth, RegistryOperation::Push)
+                .await?;
             client.push_blob(&reference, layer, &layer_digest).await?;
             client
                 .push_blob(&reference, artifact.config, &artifact.config_digest)

@@ -3,6 +3,7 @@
 pub mod approve;
 pub mod call;
 pub mod check;
+pub mod index;
 pub mod inspect;
 pub mod install;
 pub mod key;

@@ -235,6 +235,27 @@ impl Status {
             table.print();
         }
         print_planned(&report.planned);
+        if let Some(index) = &report.index {
+            print_index(index);
+        }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The signed index this host follows.
+fn print_index(index: &anya_host::update::IndexStatus) {
+    println!();
+    println!(
+        "signed index: release {} (expires {})",
+        index.release_version, index.release_expires
+    );
+    if let (Some(version), Some(expires)) = (index.rollout_version, index.rollout_expires) {
+        println!("  rollout document {version} (expires {expires})");
+    }
+    if let Some(id) = &index.host_id {
+        println!("  host id {id}");
+    }
+    for (name, version) in &index.targets {
+        println!("  {name}: this host's stage gives {version}");
     }
 }
