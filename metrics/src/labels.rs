@@ -302,3 +302,41 @@ mod tests {
         assert_eq!(o.failure_reason(), Some(FailureReason::PostInstallCheck));
     }
 }
+
+label_enum! {
+    /// Which signed index document a host refused: the `document` label of
+    /// `anya_index_refusals_total`.
+    pub enum IndexDocument {
+        /// The release index (offline keys).
+        Release => "release",
+        /// The rollout document (online key).
+        Rollout => "rollout",
+    }
+}
+
+label_enum! {
+    /// Why a host refused its signed index: the `reason` label of
+    /// `anya_index_refusals_total`. Each freezes the host: it serves on, installs nothing.
+    pub enum IndexRefusal {
+        /// The registry holds none.
+        Missing => "missing",
+        /// Over the size cap (endless data).
+        TooLarge => "too_large",
+        /// Too few valid signatures by the role's keys.
+        Signatures => "signatures",
+        /// Not a document of its kind.
+        Malformed => "malformed",
+        /// Older than one accepted before.
+        Rollback => "rollback",
+        /// Other content under a version accepted before.
+        Equivocation => "equivocation",
+        /// Past its expiry (freeze).
+        Expired => "expired",
+        /// A rollout document over another release.
+        MixAndMatch => "mix_and_match",
+        /// A rollout naming a version the release does not list or revoked.
+        NotReleased => "not_released",
+        /// A key hand-over the new keys did not sign.
+        Rotation => "rotation",
+    }
+}

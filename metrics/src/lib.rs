@@ -13,6 +13,7 @@
 //! | `anya_calls_total` | counter | `component`, `outcome` ([`CallOutcome`]) | [`Metrics::call`], [`CallCounter::record`] |
 //! | `anya_component_info` | gauge (1, info) | `component`, `version`, `digest` | [`Metrics::set_active`], [`Metrics::remove_component`] |
 //! | `anya_component_trial` | gauge (0/1) | `component` | [`Metrics::set_trial`], [`Metrics::remove_component`] |
+//! | `anya_index_refusals_total` | counter | `document` ([`IndexDocument`]), `reason` ([`IndexRefusal`]) | [`Metrics::index_refusal`] |
 //! | `anya_notifications_total` | counter | `outcome` (`delivered`, `failed`, `dropped`) | [`Metrics::notifications`] |
 //! | `anya_rollbacks_total` | counter | `component`, `trigger` (`automatic`, `operator`), `reason` ([`RollbackReason`]) | [`Metrics::rollback`] |
 //! | `anya_scheduler_decisions_total` | counter | `component`, `decision` ([`Decision`]) | [`Metrics::decision`] |
@@ -64,8 +65,8 @@ use std::time::Duration;
 
 use expo::{Histogram, Kind, family, sample};
 pub use labels::{
-    Actor, CallOutcome, Decision, FailureReason, RollbackReason, UNKNOWN_UPDATE_TYPE, UPDATE_TYPES,
-    UpdateOutcome, VerificationReason,
+    Actor, CallOutcome, Decision, FailureReason, IndexDocument, IndexRefusal, RollbackReason,
+    UNKNOWN_UPDATE_TYPE, UPDATE_TYPES, UpdateOutcome, VerificationReason,
 };
 
 /// The `Content-Type` of [`Metrics::render`]'s output.
@@ -163,6 +164,8 @@ struct Cold {
     /// (component, decision)
     decisions: BTreeMap<(String, &'static str), u64>,
     notifications: Notifications,
+    /// (document, reason) → count.
+    index_refusals: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -330,6 +333,15 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Counts a refused signed index document: `anya_index_refusals_total`.
+    pub fn index_refusal(&self, document: IndexDocument, reason: IndexRefusal) {
+        *self
+            .cold()
+            .index_refusals
+            .entry((document.as_str(), reason.as_str()))
+            .or_default() += 1;
+    }
+
     /// Sets the notifier's running totals (it keeps its own counters):
     /// `anya_notifications_total{outcome}`. Pass absolute, non-decreasing values.
     pub fn notifications(&self, delivered: u64, failed: u64, dropped: u64) {
@@ -408,6 +420,22 @@ impl Metrics {
                 name,
                 &[("component", component)],
                 u8::from(*on_trial),
+            );
+        }
+
+        let name = "anya_index_refusals_total";
+        family(
+            &mut out,
+            name,
+            Kind::Counter,
+            "Signed index documents this host refused (it froze: serving on, installing nothing new).",
+        );
+        for ((document, reason), v) in &cold.index_refusals {
+            sample(
+                &mut out,
+                name,
+                &[("document", document), ("reason", reason)],
+                v,
             );
         }
 

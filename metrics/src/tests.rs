@@ -26,6 +26,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("anya_calls_total", "counter"),
     ("anya_component_info", "gauge"),
     ("anya_component_trial", "gauge"),
+    ("anya_index_refusals_total", "counter"),
     ("anya_notifications_total", "counter"),
     ("anya_rollbacks_total", "counter"),
     ("anya_scheduler_decisions_total", "counter"),

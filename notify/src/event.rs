@@ -30,16 +30,22 @@ pub enum EventKind {
     /// every queued ordinary event when `security_alert_immediate` is set.
     #[serde(rename = "security.critical")]
     SecurityCritical,
+    /// `index.refused`: the host refused its registry's signed index (rollback,
+    /// equivocation, expiry, mix and match, endless data, bad signatures, a package unlike
+    /// its listing); `reason` says why. The host serves on and installs nothing new.
+    #[serde(rename = "index.refused")]
+    IndexRefused,
 }
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::UpdateAvailable,
         EventKind::Installed,
         EventKind::Refused,
         EventKind::RolledBack,
         EventKind::SecurityCritical,
+        EventKind::IndexRefused,
     ];
 
     /// The wire name, as in the JSON body (`update.installed`, ...).
@@ -50,6 +56,7 @@ impl EventKind {
             EventKind::Refused => "update.refused",
             EventKind::RolledBack => "update.rolled_back",
             EventKind::SecurityCritical => "security.critical",
+            EventKind::IndexRefused => "index.refused",
         }
     }
 }
@@ -168,6 +175,7 @@ impl Event {
             EventKind::Refused => "Refused update of ",
             EventKind::RolledBack => "Rolled back ",
             EventKind::SecurityCritical => "SECURITY: critical update for ",
+            EventKind::IndexRefused => "Refused the signed index of ",
         });
         line.push_str(&component);
         let previous = self

@@ -232,6 +232,7 @@ impl Daemon {
                 metrics,
                 notifier: Mutex::new(notifier),
                 clock,
+                last_index_refusal: Mutex::new(None),
             },
             scheduler: Mutex::new(Scheduler::new(Arc::clone(&history))),
             history,
@@ -254,11 +255,14 @@ impl Daemon {
     /// One scheduler cycle now, observed.
     pub fn run_cycle(&self) -> Result<CycleReport, UpdateError> {
         let policy = self.policy.load_full();
-        let report = self
+        let cycle = self
             .scheduler
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .cycle(&self.manager, &policy)?;
+            .cycle(&self.manager, &policy);
+        self.observer
+            .cycle_ended(&self.manager, cycle.as_ref().err());
+        let report = cycle?;
         self.observer
             .cycle(&report, policy.notifications.security_alert_immediate);
         self.observer.automatic_rollbacks(&self.manager);

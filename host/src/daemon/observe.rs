@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use anya_metrics::{
-    Actor, CallOutcome, FailureReason, Metrics, RollbackReason, UpdateOutcome, VerificationReason,
+    Actor, CallOutcome, FailureReason, IndexDocument, IndexRefusal, Metrics, RollbackReason,
+    UpdateOutcome, VerificationReason,
 };
 use anya_notify::{Event, EventKind, Notifier};
 
@@ -19,6 +20,8 @@ pub struct Observer {
     pub notifier: std::sync::Mutex<Option<Notifier>>,
     /// The manager's clock: every event is stamped with it.
     pub clock: std::sync::Arc<dyn crate::clock::Clock>,
+    /// The index refusal told last: the same refusal, cycle after cycle, is told once.
+    pub last_index_refusal: std::sync::Mutex<Option<String>>,
 }
 
 impl Observer {
@@ -228,6 +231,49 @@ impl Observer {
         }
     }
 
+    /// A scheduler cycle ended: with the index refused (told once per refusal:
+    /// notification, metric, journal), or not (a later refusal is told again).
+    pub fn cycle_ended(&self, manager: &crate::update::UpdateManager, error: Option<&UpdateError>) {
+        let refusal = match error {
+            Some(UpdateError::Registry(crate::registry::RegistryError::Index {
+                registry,
+                source,
+            })) => Some((registry, source.as_ref())),
+            _ => None,
+        };
+        let mut last = self
+            .last_index_refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some((registry, refusal)) = refusal else {
+            *last = None;
+            return;
+        };
+        let reason = refusal.to_string();
+        if last.as_deref() == Some(reason.as_str()) {
+            return;
+        }
+        *last = Some(reason.clone());
+        drop(last);
+        tracing::error!(%registry, %reason, "refused the signed index: serving on, installing nothing new");
+        let (document, why) = index_refusal_labels(refusal);
+        self.metrics.index_refusal(document, why);
+        self.notify(
+            Event::new(EventKind::IndexRefused, registry.as_str())
+                .with_reason(reason.clone())
+                .with_actor(crate::scheduler::ACTOR),
+        );
+        let entry = crate::store::JournalEntry::new(
+            self.clock.now(),
+            crate::scheduler::ACTOR,
+            "index-refused",
+        )
+        .detail(format!("{registry}: {reason}"));
+        if let Err(e) = manager.store().journal(&entry) {
+            tracing::error!(error = %e, "could not journal the index refusal");
+        }
+    }
+
     /// Delivers what is queued, within `deadline`.
     pub fn shutdown(&self, deadline: Duration) {
         let notifier = self
@@ -239,6 +285,27 @@ impl Observer {
             let stats = n.shutdown(deadline);
             tracing::info!(?stats, "notifications flushed");
         }
+    }
+}
+
+/// The metric's labels for a refused index document.
+fn index_refusal_labels(error: &crate::index::IndexError) -> (IndexDocument, IndexRefusal) {
+    use crate::index::{DocumentKind, IndexError as E};
+    let document = |kind: &DocumentKind| match kind {
+        DocumentKind::Release => IndexDocument::Release,
+        DocumentKind::Rollout => IndexDocument::Rollout,
+    };
+    match error {
+        E::Missing { kind } => (document(kind), IndexRefusal::Missing),
+        E::TooLarge { kind, .. } => (document(kind), IndexRefusal::TooLarge),
+        E::Signatures { kind, .. } => (document(kind), IndexRefusal::Signatures),
+        E::Malformed { kind, .. } => (document(kind), IndexRefusal::Malformed),
+        E::Rollback { kind, .. } => (document(kind), IndexRefusal::Rollback),
+        E::Equivocation { kind, .. } => (document(kind), IndexRefusal::Equivocation),
+        E::Expired { kind, .. } => (document(kind), IndexRefusal::Expired),
+        E::MixAndMatch { .. } => (IndexDocument::Rollout, IndexRefusal::MixAndMatch),
+        E::NotReleased { .. } => (IndexDocument::Rollout, IndexRefusal::NotReleased),
+        E::Rotation { .. } => (IndexDocument::Release, IndexRefusal::Rotation),
     }
 }
 

@@ -718,3 +718,97 @@ fn flags_the_daemon_would_not_honour_are_refused() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn an_expired_index_freezes_the_daemon_which_alerts_once_and_serves_on() {
+    let node = Node::new();
+    node.publish(&BECH32_1_0_0);
+    let stem = node.root().join("offline");
+    let out = node.anya(&["--json", "key", "generate", "--out", stem.to_str().unwrap()]);
+    let key: Value = serde_json::from_slice(&out.stdout).unwrap();
+    node.write_trust(&format!(
+        "{}[index]\nrelease_keys = [{:?}]\n",
+        crate::common::trust_entry("test", &crate::common::key(1), &["*"]),
+        key["public_key"].as_str().unwrap()
+    ));
+    let secret = stem.with_extension("key");
+    ok(
+        &node,
+        &[
+            "index",
+            "release",
+            "--key",
+            secret.to_str().unwrap(),
+            "--expires-in",
+            "2",
+        ],
+    );
+    ok(&node, &["install", "bech32"]);
+
+    let receiver = Receiver::start();
+    let policy = node.root().join("update_policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[notifications]\nwebhook_urls = [\"http://127.0.0.1:{}/hook\"]\n",
+            receiver.port
+        ),
+    )
+    .unwrap();
+    let metrics = free_port();
+    let metrics_arg = format!("127.0.0.1:{metrics}");
+    let daemon = Daemon::start(&node, &policy, &["--metrics", &metrics_arg]);
+
+    // Three days on the release has expired: the next cycles refuse it.
+    let later = node.now() + jiff::SignedDuration::from_hours(72);
+    node.set_time(later);
+    wait_until("the index refusal to be told", || {
+        receiver
+            .events()
+            .iter()
+            .any(|e| e["type"] == "index.refused")
+    });
+    let events = receiver.events();
+    let refusal = events
+        .iter()
+        .find(|e| e["type"] == "index.refused")
+        .unwrap();
+    let reason = refusal["reason"].as_str().unwrap();
+    assert!(reason.contains("expired at"), "{refusal}");
+    let (_, exposition) = tcp_request(metrics, "/metrics", &[("Host", "localhost")]);
+    assert!(
+        exposition.contains("anya_index_refusals_total{document=\"release\",reason=\"expired\"} 1"),
+        "{exposition}"
+    );
+    let journal = std::fs::read_to_string(node.state().join("journal.jsonl")).unwrap();
+    assert!(journal.contains("index-refused"), "{journal}");
+
+    // More cycles, the same refusal: told once. The host serves on.
+    node.set_time(later + jiff::SignedDuration::from_hours(3));
+    wait_until("a later cycle", || {
+        std::fs::read_to_string(&daemon.log)
+            .unwrap()
+            .matches("scheduler cycle failed")
+            .count()
+            >= 2
+    });
+    let told = receiver
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "index.refused")
+        .count();
+    assert_eq!(told, 1, "{:?}", receiver.events());
+    assert_eq!(version_of(&node, "bech32"), "1.0.0");
+    let out = ok(
+        &node,
+        &[
+            "--json",
+            "call",
+            "bech32",
+            "decode",
+            "\"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4\"",
+        ],
+    );
+    assert!(out.contains("\"ok\""), "{out}");
+    daemon.stop();
+}
