@@ -152,22 +152,7 @@ impl OciRegistry {
         let client = self.client.clone();
         let auth = self.auth().map_err(|e| self.registry_error(e))?;
         let pulled = self.run(async move {
-            let (manifest, manifest_digest) =
-                Self::pull_manifest(&client, &auth, &reference).await?;
-            // The manifest exists: a missing blob is the registry's fault, not "no version".
-            let bytes = Self::pull_layer(
-                &client,
-                &reference,
-                &manifest,
-                LayerKind::Component,
-                max_bytes,
-            )
-            .await
-            .map_err(|e| match e {
-                OciError::NotFound => OciError::MissingBlob(reference.whole()),
-                other => other,
-            })?;
-            Ok((bytes, manifest_digest))
+            Self::pull_artifact(&client, &auth, &reference, LayerKind::Component, max_bytes).await
         });
         match pulled {
             Ok((bytes, manifest_digest)) => Ok(Fetched {
@@ -267,6 +252,53 @@ impl OciRegistry {
             });
         }
         Ok((manifest, actual))
+    }
+
+    /// The manifest at `reference` and the one layer of `kind` it names (under
+    /// `max_bytes`): the layer's bytes and the manifest's digest.
+    async fn pull_artifact(
+        client: &Client,
+        auth: &RegistryAuth,
+        reference: &Reference,
+        kind: LayerKind,
+        max_bytes: u64,
+    ) -> Result<(Vec<u8>, String), OciError> {
+        let (manifest, manifest_digest) = Self::pull_manifest(client, auth, reference).await?;
+        // The manifest exists: a missing blob is the registry's fault, not "no version".
+        let bytes = Self::pull_layer(client, reference, &manifest, kind, max_bytes)
+            .await
+            .map_err(|e| match e {
+                OciError::NotFound => OciError::MissingBlob(reference.whole()),
+                other => other,
+            })?;
+        Ok((bytes, manifest_digest))
+    }
+
+    /// Pushes `artifact` (its layer is `layer`) under `reference`, signed in for push (a
+    /// token registry scopes tokens by operation).
+    async fn push_artifact(
+        client: &Client,
+        auth: &RegistryAuth,
+        reference: &Reference,
+        layer: bytes::Bytes,
+        layer_digest: &str,
+        artifact: Artifact,
+    ) -> Result<(), OciError> {
+        client
+            .auth(reference, auth, RegistryOperation::Push)
+            .await?;
+        client.push_blob(reference, layer, layer_digest).await?;
+        client
+            .push_blob(reference, artifact.config, &artifact.config_digest)
+            .await?;
+        client
+            .push_manifest_raw(
+                reference,
+                artifact.manifest,
+                http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE),
+            )
+            .await?;
+        Ok(())
     }
 
     /// The layer of `kind` `manifest` names, streamed under `max_bytes`, its size and
@@ -459,22 +491,11 @@ impl Registry for OciRegistry {
         let client = self.client.clone();
         let auth = self.auth().map_err(|e| self.registry_error(e))?;
         let pulled = self.run(async move {
-            let (manifest, _) = Self::pull_manifest(&client, &auth, &reference).await?;
-            Self::pull_layer(
-                &client,
-                &reference,
-                &manifest,
-                LayerKind::IndexDocument,
-                MAX_DOCUMENT_BYTES as u64,
-            )
-            .await
-            .map_err(|e| match e {
-                OciError::NotFound => OciError::MissingBlob(reference.whole()),
-                other => other,
-            })
+            let max = MAX_DOCUMENT_BYTES as u64;
+            Self::pull_artifact(&client, &auth, &reference, LayerKind::IndexDocument, max).await
         });
         match pulled {
-            Ok(bytes) => Ok(Some(bytes)),
+            Ok((bytes, _)) => Ok(Some(bytes)),
             Err(OciError::NotFound) => Ok(None),
             Err(OciError::TooLarge { .. }) => Err(RegistryError::Index {
                 registry: self.describe(),
@@ -499,25 +520,12 @@ impl Registry for OciRegistry {
         let auth = self.auth().map_err(|e| self.registry_error(e))?;
         let layer = bytes::Bytes::copy_from_slice(envelope);
         let layer_digest = artifact::oci_digest(&Digest::of(envelope));
+        let manifest_digest = artifact.manifest_digest.clone();
         self.run(async move {
-            client
-                .auth(&reference, &auth, RegistryOperation::Push)
-                .await?;
-            client.push_blob(&reference, layer, &layer_digest).await?;
-            client
-                .push_blob(&reference, artifact.config, &artifact.config_digest)
-                .await?;
-            client
-                .push_manifest_raw(
-                    &reference,
-                    artifact.manifest,
-                    http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE),
-                )
-                .await?;
-            Ok(())
+            Self::push_artifact(&client, &auth, &reference, layer, &layer_digest, artifact).await
         })
         .map_err(|e| self.registry_error(e))?;
-        Ok(format!("{location}@{}", artifact.manifest_digest))
+        Ok(format!("{location}@{manifest_digest}"))
     }
 
     fn publish(&self, package: &VerifiedPackage) -> Result<String, RegistryError> {
@@ -543,24 +551,9 @@ impl Registry for OciRegistry {
                 Err(OciError::NotFound) => {}
                 Err(e) => return Err(e),
             }
-            // A token registry scopes tokens by operation: pulling signed in for pull only.
-            client
-                .auth(&reference, &auth, RegistryOperation::Push)
-                .await?;
-            client.push_blob(&reference, layer, &layer_digest).await?;
-            client
-                .push_blob(&reference, artifact.config, &artifact.config_digest)
-                .await?;
-            client
-                .push_manifest_raw(
-                    &reference,
-                    artifact.manifest,
-                    http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE),
-                )
-                .await?;
-            Ok(Published::Now {
-                manifest_digest: artifact.manifest_digest,
-            })
+            let manifest_digest = artifact.manifest_digest.clone();
+            Self::push_artifact(&client, &auth, &reference, layer, &layer_digest, artifact).await?;
+            Ok(Published::Now { manifest_digest })
         });
         match published.map_err(|e| self.registry_error(e))? {
             Published::Now { manifest_digest } => Ok(format!("{location}@{manifest_digest}")),
