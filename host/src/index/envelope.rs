@@ -18,7 +18,7 @@ use crate::ids::KeyId;
 use crate::keys::{PublicKey, SecretKey};
 
 /// Who may sign one kind of document: keys, and how many distinct ones must.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleKeys {
     pub keys: Vec<PublicKey>,
     pub threshold: u32,

@@ -77,6 +77,9 @@ pub struct Seen {
 pub struct Accepted<T> {
     pub document: T,
     pub seen: Seen,
+    /// The role whose keys signed it: for a release, who signs the next one unless it
+    /// hands over (`release_signers`).
+    pub signed_by: RoleKeys,
 }
 
 /// Why a document was refused. Each is an alert: the host keeps what it had.
@@ -207,23 +210,36 @@ fn check_unexpired(
 }
 
 /// Accepts `bytes` as the release index, or says why not.
+///
+/// `trusted` is who this host trusts to sign releases; when they did not sign this one,
+/// the key hand-overs it carries (`rotation`) are followed from them, so a host that
+/// missed a hand-over accepts what the new keys sign.
 pub fn accept_release(
     bytes: &[u8],
-    keys: &RoleKeys,
+    trusted: &RoleKeys,
     seen: Option<&Seen>,
     now: Timestamp,
 ) -> Result<Accepted<Release>, IndexError> {
     let kind = DocumentKind::Release;
-    let (release, sha256): (Release, Digest) = open_checked(bytes, kind, keys)?;
+    let (release, sha256, keys) = match open_checked::<Release>(bytes, kind, trusted) {
+        Ok((release, sha256)) => (release, sha256, trusted.clone()),
+        Err(IndexError::Signatures { .. }) => {
+            let keys = release_role(bytes, trusted, MAX_ROTATIONS)?;
+            let (release, sha256) = open_checked(bytes, kind, &keys)?;
+            (release, sha256, keys)
+        }
+        Err(e) => return Err(e),
+    };
     check_fresh(kind, release.version, sha256, seen)?;
     check_unexpired(kind, release.version, release.expires, now)?;
-    check_roles(bytes, &release, keys)?;
+    check_roles(bytes, &release, &keys)?;
     Ok(Accepted {
         seen: Seen {
             version: release.version,
             sha256,
         },
         document: release,
+        signed_by: keys,
     })
 }
 
@@ -255,18 +271,10 @@ pub const MAX_ROTATIONS: usize = 16;
 
 /// The role that signs the release in `bytes`, for a host that trusts `trusted`: that
 /// role itself, or, when the release carries the hand-over (`rotation`) that this host
-/// did not see, the keys that hand-over names, once `trusted` signed it (through any
-/// hand-overs before it) and the new keys did too. Signatures of `bytes` itself are
-/// checked afterwards by [`accept_release`].
-pub fn release_role(bytes: &[u8], trusted: &RoleKeys) -> Result<RoleKeys, IndexError> {
-    release_role_within(bytes, trusted, MAX_ROTATIONS)
-}
-
-fn release_role_within(
-    bytes: &[u8],
-    trusted: &RoleKeys,
-    depth: usize,
-) -> Result<RoleKeys, IndexError> {
+/// did not see, the keys that hand-over names, once `trusted` signed it (through at most
+/// `depth` hand-overs before it) and the new keys did too. Signatures of `bytes` itself
+/// are checked by the caller.
+fn release_role(bytes: &[u8], trusted: &RoleKeys, depth: usize) -> Result<RoleKeys, IndexError> {
     let kind = DocumentKind::Release;
     if bytes.len() > MAX_DOCUMENT_BYTES {
         return Err(IndexError::TooLarge {
@@ -300,7 +308,7 @@ fn release_role_within(
             kind,
             reason: format!("rotation: {e}"),
         })?;
-    let signer = release_role_within(&handover, trusted, depth - 1)?;
+    let signer = release_role(&handover, trusted, depth - 1)?;
     let payload = envelope::open(&handover, RELEASE_TYPE, &signer)
         .map_err(|source| IndexError::Rotation { source })?;
     let handed: Release = serde_json::from_slice(&payload).map_err(|e| IndexError::Malformed {
@@ -385,6 +393,7 @@ pub fn accept_rollout(
             sha256,
         },
         document: rollout,
+        signed_by: keys.clone(),
     })
 }
 

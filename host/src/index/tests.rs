@@ -440,9 +440,8 @@ fn a_host_that_missed_a_hand_over_follows_the_chain_the_next_release_carries() {
     third.rotation = Some(b64(&handover));
     let third = sealed_release(&third, &[&key(4)]);
 
-    let keys = release_role(&third, &release_keys()).unwrap();
-    assert_eq!(keys.keys, vec![key(4).public()]);
-    accept_release(&third, &keys, Some(&first.seen), now()).unwrap();
+    let accepted = accept_release(&third, &release_keys(), Some(&first.seen), now()).unwrap();
+    assert_eq!(accepted.signed_by.keys, vec![key(4).public()]);
 
     // A hand-over the trusted keys never signed is no hand-over.
     let mut forged = release(6, now() + (30 * 24).hours());
@@ -451,6 +450,6 @@ fn a_host_that_missed_a_hand_over_follows_the_chain_the_next_release_carries() {
     let mut fourth = release(8, now() + (30 * 24).hours());
     fourth.rotation = Some(b64(&forged));
     let fourth = sealed_release(&fourth, &[&key(9)]);
-    let err = release_role(&fourth, &release_keys()).unwrap_err();
+    let err = accept_release(&fourth, &release_keys(), Some(&first.seen), now()).unwrap_err();
     assert!(matches!(err, IndexError::Rotation { .. }), "{err}");
 }

@@ -287,11 +287,8 @@ impl IndexedRegistry {
                 })
             })?;
         // Follows key hand-overs this host did not see.
-        let release_keys =
-            index::release_role(&bytes, &trusted).map_err(|e| self.index_error(e))?;
-        let release =
-            index::accept_release(&bytes, &release_keys, remembered.release.as_ref(), now)
-                .map_err(|e| self.index_error(e))?;
+        let release = index::accept_release(&bytes, &trusted, remembered.release.as_ref(), now)
+            .map_err(|e| self.index_error(e))?;
         let rollout = match &release.document.rollout_signers {
             Some(spec) => self.accept_rollout(spec, &remembered, &release, now)?,
             None => None,
@@ -306,7 +303,7 @@ impl IndexedRegistry {
                     .document
                     .release_signers
                     .clone()
-                    .unwrap_or_else(|| RoleSpec::of(&release_keys)),
+                    .unwrap_or_else(|| RoleSpec::of(&release.signed_by)),
             ),
         };
         self.memory.save(&remembered)?;
