@@ -80,7 +80,7 @@ pub struct DaemonConfig {
     pub metrics: Option<SocketAddr>,
     /// How often the scheduler reads the clock to see whether a cycle is due.
     pub tick: Duration,
-    /// Seeds this host's jitter on the check interval.
+    /// Seeds this host's jitter on the check interval (its `STATE/host-id`).
     pub host_seed: String,
 }
 

@@ -28,14 +28,12 @@ use crate::index::{
     Rollout, Seen,
 };
 use crate::package::VerifiedPackage;
-use crate::store::atomic;
+use crate::store::{atomic, host_id};
 
 /// What a host remembers of the index, in its state folder.
 pub const MEMORY_FILE: &str = "index.json";
-/// The host's random id, in its state folder: it decides the host's rollout cohorts.
-pub const HOST_ID_FILE: &str = "host-id";
 
-/// The most read of either file.
+/// The most read of it.
 const MAX_MEMORY_BYTES: u64 = 64 << 10;
 
 /// What this host accepted before, so that an older or a forked document is refused.
@@ -53,13 +51,13 @@ struct Remembered {
 
 /// `STATE/index.json`, read by everyone, written only by a writer of the state folder.
 #[derive(Debug, Clone)]
-pub struct IndexMemory {
+struct IndexMemory {
     path: PathBuf,
     writable: bool,
 }
 
 impl IndexMemory {
-    pub fn new(state_dir: &std::path::Path, writable: bool) -> Self {
+    fn new(state_dir: &std::path::Path, writable: bool) -> Self {
         Self {
             path: state_dir.join(MEMORY_FILE),
             writable,
@@ -105,42 +103,6 @@ impl IndexMemory {
     }
 }
 
-/// The host id kept in `state_dir`, made (random, 128 bits) if a writer finds none.
-/// `None` for a reader in a state folder no writer has used: such a host is in no cohort.
-pub fn host_id(
-    state_dir: &std::path::Path,
-    writable: bool,
-) -> Result<Option<String>, RegistryError> {
-    let path = state_dir.join(HOST_ID_FILE);
-    let refused = |reason: String| RegistryError::Refused {
-        path: path.clone(),
-        reason,
-    };
-    match crate::files::read_text_capped(&path, 256, crate::files::Links::Refuse) {
-        Ok(text) => {
-            let id = text.trim();
-            if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(refused(
-                    "not a host id (32 hex digits); remove it to make a new one".into(),
-                ));
-            }
-            Ok(Some(id.to_owned()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && writable => {
-            let mut bytes = [0u8; 16];
-            getrandom::fill(&mut bytes).map_err(|e| refused(e.to_string()))?;
-            let id = hex::encode(bytes);
-            std::fs::create_dir_all(state_dir).map_err(|e| refused(e.to_string()))?;
-            atomic::write_atomic(&path, format!("{id}\n").as_bytes())
-                .map_err(|e| refused(e.to_string()))?;
-            tracing::info!(host_id = %id, "made this host's id");
-            Ok(Some(id))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(refused(e.to_string())),
-    }
-}
-
 /// The index as this host accepted it last.
 #[derive(Debug, Clone)]
 pub struct IndexView {
@@ -174,25 +136,45 @@ impl IndexView {
             .collect()
     }
 
-    /// How the index lists `name` `version`, or why it does not.
+    /// How the index lists `name` `version`, or why this host may not take it.
     pub fn listed(
         &self,
         name: &ComponentName,
         version: &Version,
-    ) -> Result<&ReleasedPackage, &'static str> {
+    ) -> Result<&ReleasedPackage, Unlisted> {
         let release = &self.release.document;
         if release.is_revoked(name, version) {
-            return Err("revoked");
+            return Err(Unlisted::Revoked);
         }
         let listed = release
             .components
             .get(name)
             .and_then(|versions| versions.get(version))
-            .ok_or("does not list")?;
+            .ok_or(Unlisted::NotListed)?;
         if self.target(name).is_some_and(|t| version > t) {
-            return Err("holds back, for this host's rollout stage,");
+            return Err(Unlisted::HeldBack);
         }
         Ok(listed)
+    }
+}
+
+/// Why a host may not take a version the registry may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlisted {
+    NotListed,
+    Revoked,
+    /// Listed, but above what this host's rollout stage gives it.
+    HeldBack,
+}
+
+impl std::fmt::Display for Unlisted {
+    /// What the index does, in "the signed index … NAME VERSION".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotListed => "does not list",
+            Self::Revoked => "revoked",
+            Self::HeldBack => "holds back, for this host's rollout stage,",
+        })
     }
 }
 
@@ -201,8 +183,8 @@ pub struct IndexedRegistry {
     inner: Box<dyn Registry>,
     root: RoleKeys,
     memory: IndexMemory,
-    /// Read when the source is made; an unreadable id refuses the index, never a call.
-    host_id: Result<Option<String>, String>,
+    state_dir: PathBuf,
+    writable: bool,
     clock: Arc<dyn Clock>,
     view: Mutex<Option<Arc<IndexView>>>,
     /// One refresh at a time: each reads and writes the memory.
@@ -220,7 +202,8 @@ impl IndexedRegistry {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            host_id: host_id(state_dir, writable).map_err(|e| e.to_string()),
+            state_dir: state_dir.to_owned(),
+            writable,
             inner,
             root,
             memory: IndexMemory::new(state_dir, writable),
@@ -261,13 +244,14 @@ impl IndexedRegistry {
 
     /// Reads and accepts both documents, remembering what was accepted.
     fn accept(&self) -> Result<IndexView, RegistryError> {
-        let host_id = self
-            .host_id
-            .clone()
-            .map_err(|reason| RegistryError::Refused {
-                path: self.memory.path.with_file_name(HOST_ID_FILE),
-                reason,
-            })?;
+        // Read here, not when the source is made: a command that never asks the registry
+        // (a call) reads nothing of the index, and a bad id refuses the index, never a call.
+        let host_id = host_id::read_or_make(&self.state_dir, self.writable).map_err(|e| {
+            RegistryError::Refused {
+                path: self.state_dir.join(host_id::FILE),
+                reason: e.to_string(),
+            }
+        })?;
         let pinned =
             Digest::of(&serde_json::to_vec(&RoleSpec::of(&self.root)).expect("serializes"));
         let mut remembered = self.memory.load(pinned)?;

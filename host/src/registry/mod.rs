@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use semver::Version;
 
 pub use dir::DirRegistry;
-pub use indexed::{HOST_ID_FILE, IndexMemory, IndexView, IndexedRegistry, MEMORY_FILE};
+pub use indexed::{IndexView, IndexedRegistry, MEMORY_FILE, Unlisted};
 pub use location::{LocationError, OciLocation, RegistryLocation};
 pub use oci::{OciError, OciRegistry};
 
@@ -76,7 +76,7 @@ pub enum RegistryError {
         registry: String,
         name: ComponentName,
         version: Version,
-        why: &'static str,
+        why: Unlisted,
     },
     /// The bytes fetched are not the package the index lists.
     #[error("{source_path}: {name} {version} is not the package the signed index lists: {reason}")]

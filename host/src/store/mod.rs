@@ -20,6 +20,7 @@
 //! the two leaves an unreferenced object, never a reference to a missing one.
 
 pub mod atomic;
+pub mod host_id;
 mod journal;
 mod kv;
 mod snapshot;
@@ -295,6 +296,11 @@ impl Store {
         self.assert_writable();
         let path = self.root.join(file.name());
         atomic::write_atomic(&path, bytes).map_err(|source| StoreError::Io { path, source })
+    }
+
+    /// This host's id (`host-id`), made now if this store may write and finds none.
+    pub fn host_id(&self) -> Result<Option<String>, StoreError> {
+        host_id::read_or_make(&self.root, self.access == Access::Write)
     }
 
     /// The updates the scheduler planned, as it last wrote them (empty without a file).

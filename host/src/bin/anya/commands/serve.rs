@@ -72,13 +72,8 @@ impl Serve {
             },
             clock()?,
         )?;
-        let host_seed = format!(
-            "{}:{}",
-            std::fs::read_to_string("/etc/hostname")
-                .unwrap_or_default()
-                .trim(),
-            state.display()
-        );
+        // One identity per host: the id that decides its rollout cohorts seeds its jitter.
+        let host_seed = manager.store().host_id()?.unwrap_or_default();
         let config = DaemonConfig {
             state,
             policy_path,
