@@ -61,6 +61,16 @@ fn refused(node: &Node, args: &[&str], code: i32) -> String {
     stderr
 }
 
+/// `anya index release`, signed by `keys`, with `extra` arguments; its stdout.
+fn release(node: &Node, keys: &[&KeyPair], extra: &[&str]) -> String {
+    let mut args = vec!["index", "release"];
+    for key in keys {
+        args.extend(["--key", secret(key)]);
+    }
+    args.extend(extra);
+    ok(node, &args)
+}
+
 fn secret(k: &KeyPair) -> &str {
     k.secret.to_str().unwrap()
 }
@@ -92,17 +102,7 @@ fn a_host_installs_only_what_a_threshold_signed_index_lists() {
 
     // One offline key of two: refused.
     let draft = node.root().join("release.json");
-    let out = ok(
-        &node,
-        &[
-            "index",
-            "release",
-            "--key",
-            secret(&a),
-            "--out",
-            draft.to_str().unwrap(),
-        ],
-    );
+    let out = release(&node, &[&a], &["--out", draft.to_str().unwrap()]);
     assert!(out.contains("release index version 1"), "{out}");
     ok(&node, &["index", "push", draft.to_str().unwrap()]);
     let err = refused(&node, &["install", "bech32"], 3);
@@ -165,19 +165,7 @@ fn a_host_installs_only_what_a_threshold_signed_index_lists() {
     node.put_in_registry("bech32", "1.1.0", &genuine);
 
     // Revoked: no longer offered, nor installable.
-    ok(
-        &node,
-        &[
-            "index",
-            "release",
-            "--key",
-            secret(&a),
-            "--key",
-            secret(&b),
-            "--revoke",
-            "bech32@1.1.0",
-        ],
-    );
+    release(&node, &[&a, &b], &["--revoke", "bech32@1.1.0"]);
     let out = node.anya(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     let err = refused(&node, &["install", "bech32", "1.1.0"], 4);
@@ -195,10 +183,10 @@ fn a_rolled_back_forked_or_expired_index_freezes_the_host_which_keeps_serving() 
     node.publish(&BECH32_1_1_0);
     let a = generate(&node, "offline");
     pin_index_root(&node, &[&a], 1);
-    ok(&node, &["index", "release", "--key", secret(&a)]);
+    release(&node, &[&a], &[]);
     let version_1 = std::fs::read(release_path(&node)).unwrap();
     ok(&node, &["install", "bech32", "1.0.0"]);
-    ok(&node, &["index", "release", "--key", secret(&a)]);
+    release(&node, &[&a], &[]);
     let version_2 = std::fs::read(release_path(&node)).unwrap();
     // The host accepts version 2 as it installs (a writer of the state folder remembers
     // what it accepted; `check` and `status` only read).
@@ -228,13 +216,10 @@ fn a_rolled_back_forked_or_expired_index_freezes_the_host_which_keeps_serving() 
     let fork = node.root().join("fork");
     copy_packages(&node.registry(), &fork);
     let forked = node.root().join("forked.json");
-    ok(
+    release(
         &node,
+        &[&a],
         &[
-            "index",
-            "release",
-            "--key",
-            secret(&a),
             "--version",
             "2",
             "--expires-in",
@@ -255,10 +240,7 @@ fn a_rolled_back_forked_or_expired_index_freezes_the_host_which_keeps_serving() 
 
     // Past its expiry: frozen, serving on.
     node.publish_edited(&BECH32_1_1_0, "1.3.0", |_| {});
-    ok(
-        &node,
-        &["index", "release", "--key", secret(&a), "--expires-in", "2"],
-    );
+    release(&node, &[&a], &["--expires-in", "2"]);
     node.set_time(node.now() + (3 * 24).hours());
     let err = refused(&node, &["install", "bech32"], 3);
     assert!(
@@ -320,54 +302,24 @@ fn offline_keys_rotate_through_the_index_without_touching_hosts() {
         generate(&node, "new-c"),
     );
     pin_index_root(&node, &[&a, &b], 2);
-    ok(
-        &node,
-        &["index", "release", "--key", secret(&a), "--key", secret(&b)],
-    );
+    release(&node, &[&a, &b], &[]);
     ok(&node, &["install", "bech32", "1.0.0"]);
 
     // The old threshold hands over to key c, which signs too; the host does not look.
-    ok(
-        &node,
-        &[
-            "index",
-            "release",
-            "--key",
-            secret(&a),
-            "--key",
-            secret(&b),
-            "--key",
-            secret(&c),
-            "--next-release-key",
-            &c.public,
-        ],
-    );
+    release(&node, &[&a, &b, &c], &["--next-release-key", &c.public]);
     // c alone signs the next release, which carries the hand-over: the host, which never
     // saw the hand-over, follows it and installs.
-    ok(&node, &["index", "release", "--key", secret(&c)]);
+    release(&node, &[&c], &[]);
     ok(&node, &["install", "bech32"]);
     assert_eq!(active_version(&node), "1.1.0");
 
     // The old keys no longer sign for this host.
-    ok(
-        &node,
-        &["index", "release", "--key", secret(&a), "--key", secret(&b)],
-    );
+    release(&node, &[&a, &b], &[]);
     let err = refused(&node, &["check"], 3);
     assert!(err.contains("0 valid signature(s)"), "{err}");
 
     // A hand-over the new keys did not sign is refused as a whole.
-    ok(
-        &node,
-        &[
-            "index",
-            "release",
-            "--key",
-            secret(&c),
-            "--next-release-key",
-            &a.public,
-        ],
-    );
+    release(&node, &[&c], &["--next-release-key", &a.public]);
     let err = refused(&node, &["check"], 3);
     assert!(
         err.contains("hands the signing of later releases to new keys, but is not signed by them"),
@@ -382,17 +334,7 @@ fn a_rollout_gives_the_candidate_to_its_cohort_only() {
     node.publish(&BECH32_1_1_0);
     let (offline, online) = (generate(&node, "offline"), generate(&node, "online"));
     pin_index_root(&node, &[&offline], 1);
-    ok(
-        &node,
-        &[
-            "index",
-            "release",
-            "--key",
-            secret(&offline),
-            "--rollout-key",
-            &online.public,
-        ],
-    );
+    release(&node, &[&offline], &["--rollout-key", &online.public]);
     ok(&node, &["install", "bech32", "1.0.0"]);
     let release = std::fs::read(release_path(&node)).unwrap();
     let (_, payload) = envelope::unverified_payload(&release).unwrap();
