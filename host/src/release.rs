@@ -140,17 +140,13 @@ pub fn kind_of(envelope: &[u8], what: &str) -> Result<DocumentKind, ReleaseError
             what: what.to_owned(),
             source,
         })?;
-    match payload_type.as_str() {
-        RELEASE_TYPE => Ok(DocumentKind::Release),
-        ROLLOUT_TYPE => Ok(DocumentKind::Rollout),
-        other => Err(ReleaseError::NotADocument {
-            what: what.to_owned(),
-            reason: format!(
-                "its payload type is {:?}, not {RELEASE_TYPE} or {ROLLOUT_TYPE}",
-                other.chars().take(100).collect::<String>()
-            ),
-        }),
-    }
+    DocumentKind::of_payload_type(&payload_type).ok_or_else(|| ReleaseError::NotADocument {
+        what: what.to_owned(),
+        reason: format!(
+            "its payload type is {:?}, not {RELEASE_TYPE} or {ROLLOUT_TYPE}",
+            payload_type.chars().take(100).collect::<String>()
+        ),
+    })
 }
 
 /// The release document the registry holds now and its envelope, read without checking

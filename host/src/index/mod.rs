@@ -46,6 +46,13 @@ impl DocumentKind {
         }
     }
 
+    /// The kind whose documents have `payload_type`.
+    pub fn of_payload_type(payload_type: &str) -> Option<Self> {
+        [Self::Release, Self::Rollout]
+            .into_iter()
+            .find(|kind| kind.payload_type() == payload_type)
+    }
+
     /// The DSSE payload type of its documents.
     pub fn payload_type(self) -> &'static str {
         match self {
