@@ -38,10 +38,10 @@ fn state_without_cache(node: &Node) -> BTreeMap<PathBuf, Vec<u8>> {
     files
 }
 
-/// Runs `install` and expects the gate to refuse it, naming every fragment in `reasons`,
-/// with the state folder unchanged.
+/// Runs `install` and expects the gate to refuse it (exit 7), naming every fragment in
+/// `reasons`, with the state folder unchanged; the refusal's message.
 #[track_caller]
-fn assert_gate_refuses(
+pub fn assert_gate_refuses(
     node: &Node,
     manager: &UpdateManager,
     component: &str,
