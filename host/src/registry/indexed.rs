@@ -254,7 +254,7 @@ impl IndexedRegistry {
         })?;
         let pinned =
             Digest::of(&serde_json::to_vec(&RoleSpec::of(&self.root)).expect("serializes"));
-        let mut remembered = self.memory.load(pinned)?;
+        let remembered = self.memory.load(pinned)?;
         let now = self.clock.now();
         let trusted = match &remembered.release_signers {
             Some(spec) => spec
@@ -277,7 +277,7 @@ impl IndexedRegistry {
             Some(spec) => self.accept_rollout(spec, &remembered, &release, now)?,
             None => None,
         };
-        remembered = Remembered {
+        let updated = Remembered {
             pinned: Some(pinned),
             release: Some(release.seen),
             rollout: rollout.as_ref().map(|r| r.seen).or(remembered.rollout),
@@ -290,7 +290,10 @@ impl IndexedRegistry {
                     .unwrap_or_else(|| RoleSpec::of(&release.signed_by)),
             ),
         };
-        self.memory.save(&remembered)?;
+        // A check that finds nothing new writes nothing.
+        if updated != remembered {
+            self.memory.save(&updated)?;
+        }
         Ok(IndexView {
             release,
             rollout,
