@@ -15,12 +15,12 @@ use semver::Version;
 use crate::common::{Node, key, manifest_of, package_with, text, trust_entry};
 
 /// A publisher's key pair made by `anya key generate`: its files and public key.
-struct KeyPair {
-    secret: PathBuf,
-    public: String,
+pub struct KeyPair {
+    pub secret: PathBuf,
+    pub public: String,
 }
 
-fn generate(node: &Node, name: &str) -> KeyPair {
+pub fn generate(node: &Node, name: &str) -> KeyPair {
     let stem = node.root().join("keys").join(name);
     let out = node.anya(&["--json", "key", "generate", "--out", stem.to_str().unwrap()]);
     assert!(out.status.success(), "{:?}", text(&out));
@@ -32,7 +32,7 @@ fn generate(node: &Node, name: &str) -> KeyPair {
 }
 
 /// Trusts `key(1)` for packages and pins `keys` (a threshold of them) as the index root.
-fn pin_index_root(node: &Node, keys: &[&KeyPair], threshold: u32) {
+pub fn pin_index_root(node: &Node, keys: &[&KeyPair], threshold: u32) {
     let hex: Vec<String> = keys.iter().map(|k| format!("{:?}", k.public)).collect();
     node.write_trust(&format!(
         "{}[index]\nrelease_keys = [{}]\nrelease_threshold = {threshold}\n",

@@ -3,16 +3,17 @@
 //! reading what Anya pushes, and a hostile registry for the attacks.
 
 mod hostile;
+mod index;
 mod publish;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anya_fixtures::Fixture;
 
-use crate::common::{Node, free_port, key, manifest_of, package};
+use crate::common::{Node, free_port, key, manifest_of, package, text};
 
 /// A bcrypt hash (cost 4) of [`PASSWORD`], for the registry's htpasswd file.
 const HTPASSWD: &str = "anya:$2b$04$SyMyy9iIo5H8dERR6JGzWe0GAiJMdkomKo27qkq1jnsclyZnt7UBm";
@@ -23,7 +24,17 @@ const PASSWORD: &str = "anya-test-password";
 pub struct Distribution {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+}
+
+/// One request as the registry's access log tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// Bytes of the response body.
+    pub bytes: u64,
 }
 
 impl Distribution {
@@ -70,7 +81,7 @@ impl Distribution {
         let mut child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config)
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("access.log")).unwrap())
             .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
             .spawn()
             .unwrap();
@@ -88,11 +99,26 @@ impl Distribution {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
+        Self { child, port, dir }
+    }
+
+    /// Every request served so far, from the access log (combined format), in order.
+    pub fn served(&self) -> Vec<Served> {
+        let log = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap();
+        log.lines()
+            .filter_map(|line| {
+                let (_, rest) = line.split_once('"')?;
+                let (request, rest) = rest.split_once('"')?;
+                let mut request = request.split(' ');
+                let mut answer = rest.split_whitespace();
+                Some(Served {
+                    method: request.next()?.to_owned(),
+                    path: request.next()?.to_owned(),
+                    status: answer.next()?.parse().ok()?,
+                    bytes: answer.next()?.parse().unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     /// `oci://127.0.0.1:PORT/PREFIX`.
@@ -158,4 +184,15 @@ pub fn anya_at(node: &Node, registry: &str, args: &[&str]) -> std::process::Outp
     node.command_at(&crate::common::anya_bin(), registry.as_ref(), args)
         .output()
         .unwrap()
+}
+
+/// `skopeo inspect --raw` of `repo:tag`: the manifest as an independent client reads it.
+pub fn skopeo_manifest(registry: &Distribution, repo_tag: &str) -> serde_json::Value {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://127.0.0.1:{}/{repo_tag}", registry.port))
+        .output()
+        .expect("these tests need skopeo (.ci/run installs it)");
+    assert!(out.status.success(), "{:?}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
 }

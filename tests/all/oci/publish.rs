@@ -1,24 +1,12 @@
 //! Publishing to a real registry, reading it back with skopeo, and installing from it.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
 use anya_fixtures::{BECH32_1_0_0, BECH32_1_1_0, BECH32_BROKEN};
 use anya_host::ids::Digest;
 
-use super::{Distribution, PASSWORD, USER, anya_at, signed_files};
+use super::{Distribution, PASSWORD, USER, anya_at, signed_files, skopeo_manifest};
 use crate::common::{Node, key, manifest_of, package_with, snapshot, text};
-
-/// `skopeo inspect --raw` of `repo:tag`: the manifest as an independent client reads it.
-fn skopeo_manifest(registry: &Distribution, repo_tag: &str) -> serde_json::Value {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://127.0.0.1:{}/{repo_tag}", registry.port))
-        .output()
-        .expect("these tests need skopeo (.ci/run installs it)");
-    assert!(out.status.success(), "{:?}", text(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[test]
 fn a_host_installs_and_upgrades_from_a_real_oci_registry() {
