@@ -10,7 +10,7 @@
 //! | Family | Type | Labels | Recorded by |
 //! |---|---|---|---|
 //! | `anya_build_info` | gauge (always 1) | `version` | [`Metrics::new`] |
-//! | `anya_calls_total` | counter | `component`, `outcome` ([`CallOutcome`]) | [`Metrics::call`], [`CallCounter::record`] |
+//! | `anya_calls_total` | counter | `component`, `version`, `outcome` ([`CallOutcome`]) | [`Metrics::call`], [`CallCounter::record`] |
 //! | `anya_component_info` | gauge (1, info) | `component`, `version`, `digest` | [`Metrics::set_active`], [`Metrics::remove_component`] |
 //! | `anya_component_trial` | gauge (0/1) | `component` | [`Metrics::set_trial`], [`Metrics::remove_component`] |
 //! | `anya_index_refusals_total` | counter | `document` ([`IndexDocument`]), `reason` ([`IndexRefusal`]) | [`Metrics::index_refusal`] |
@@ -18,7 +18,7 @@
 //! | `anya_rollbacks_total` | counter | `component`, `trigger` (`automatic`, `operator`), `reason` ([`RollbackReason`]) | [`Metrics::rollback`] |
 //! | `anya_scheduler_decisions_total` | counter | `component`, `decision` ([`Decision`]) | [`Metrics::decision`] |
 //! | `anya_swap_latency_seconds` | histogram, 10 µs .. 1 s | `component` | [`Metrics::swap`] |
-//! | `anya_traps_total` | counter | `component`, `kind` (`trap`, `out_of_fuel`, `deadline`, `memory_limit`) | [`Metrics::call`], [`CallCounter::record`] |
+//! | `anya_traps_total` | counter | `component`, `version`, `kind` (`trap`, `out_of_fuel`, `deadline`, `memory_limit`) | [`Metrics::call`], [`CallCounter::record`] |
 //! | `anya_update_duration_seconds` | histogram, 1 ms .. 10 min | `component` | [`Metrics::update_finished`] |
 //! | `anya_update_failures_total` | counter | `component`, `reason` ([`FailureReason`]) | [`Metrics::update_finished`] (every outcome but installed) |
 //! | `anya_updates_total` | counter | `component`, `type` ([`UPDATE_TYPES`] or `unknown`), `outcome` ([`UpdateOutcome`]), `trigger` ([`Actor`]) | [`Metrics::update_finished`] |
@@ -49,8 +49,10 @@
 //!
 //! # Cost
 //!
-//! [`Metrics::call`] is the hot path: per-component atomics behind a read lock; the write
-//! lock is taken only the first time a component is seen. [`Metrics::call_counter`] returns
+//! [`Metrics::call`] is the hot path: per-component-version atomics behind a read lock; the
+//! write lock is taken only the first time a component's version is seen. The `version`
+//! label is what a staged rollout's analysis compares: the candidate's failures against
+//! the stable version's, across the fleet. [`Metrics::call_counter`] returns
 //! a handle that skips even the lookup. Everything else is rare and shares one mutex.
 
 #![warn(missing_docs)]
@@ -114,8 +116,8 @@ const SWAP_LATENCY_BOUNDS_NS: &[u64] = &[
 #[derive(Debug)]
 pub struct Metrics {
     build_version: String,
-    /// Hot path: per-component call counters.
-    calls: RwLock<HashMap<String, Arc<CallCounters>>>,
+    /// Hot path: call counters per component, then per version.
+    calls: RwLock<HashMap<String, HashMap<String, Arc<CallCounters>>>>,
     /// Everything else: rare events.
     cold: Mutex<Cold>,
 }
@@ -132,13 +134,13 @@ impl CallCounters {
     }
 }
 
-/// A handle on one component's call counters, for a caller that wants to skip the lookup
+/// A handle on one component version's call counters, for a caller that wants to skip the lookup
 /// by name on every call (for example, kept next to the component's instance pool).
 #[derive(Debug, Clone)]
 pub struct CallCounter(Arc<CallCounters>);
 
 impl CallCounter {
-    /// Counts one call; the same as [`Metrics::call`] for this component.
+    /// Counts one call; the same as [`Metrics::call`] for this component and version.
     pub fn record(&self, outcome: CallOutcome) {
         self.0.record(outcome);
     }
@@ -166,6 +168,13 @@ struct Cold {
     notifications: Notifications,
     /// (document, reason) → count.
     index_refusals: BTreeMap<(&'static str, &'static str), u64>,
+}
+
+/// One component version's call counts, read for rendering.
+struct CallSnapshot {
+    component: String,
+    version: String,
+    counts: [u64; CallOutcome::ALL.len()],
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -263,33 +272,41 @@ impl Metrics {
             .observe(latency);
     }
 
-    /// Counts one call into `component`: `anya_calls_total` and, for the guest-failure
-    /// outcomes, `anya_traps_total`. One atomic add under a read lock.
-    pub fn call(&self, component: &str, outcome: CallOutcome) {
+    /// Counts one call into `version` of `component`: `anya_calls_total` and, for the
+    /// guest-failure outcomes, `anya_traps_total`. One atomic add under a read lock.
+    pub fn call(&self, component: &str, version: &str, outcome: CallOutcome) {
         let calls = self.calls.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(counters) = calls.get(component) {
+        if let Some(counters) = calls.get(component).and_then(|v| v.get(version)) {
             counters.record(outcome);
             return;
         }
         drop(calls);
-        self.counters(component).record(outcome);
+        self.counters(component, version).record(outcome);
     }
 
-    /// A handle that counts calls into `component` without looking it up each time.
-    pub fn call_counter(&self, component: &str) -> CallCounter {
+    /// A handle that counts calls into `version` of `component` without looking it up
+    /// each time.
+    pub fn call_counter(&self, component: &str, version: &str) -> CallCounter {
         let existing = self
             .calls
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(component)
+            .and_then(|v| v.get(version))
             .cloned();
-        CallCounter(existing.unwrap_or_else(|| self.counters(component)))
+        CallCounter(existing.unwrap_or_else(|| self.counters(component, version)))
     }
 
-    /// The counters of `component`, created under the write lock if needed.
-    fn counters(&self, component: &str) -> Arc<CallCounters> {
+    /// The counters of `version` of `component`, created under the write lock if needed.
+    fn counters(&self, component: &str, version: &str) -> Arc<CallCounters> {
         let mut calls = self.calls.write().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(calls.entry(component.to_owned()).or_default())
+        Arc::clone(
+            calls
+                .entry(component.to_owned())
+                .or_default()
+                .entry(version.to_owned())
+                .or_default(),
+        )
     }
 
     /// Sets the active version of `component`: `anya_component_info{component,version,digest}
@@ -355,17 +372,20 @@ impl Metrics {
     /// Renders every family in the Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
         // Snapshot the hot counters first, without holding the other lock.
-        let mut calls: Vec<(String, [u64; CallOutcome::ALL.len()])> = self
+        let mut calls: Vec<CallSnapshot> = self
             .calls
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|(name, c)| {
-                let counts = std::array::from_fn(|i| c.by_outcome[i].load(Ordering::Relaxed));
-                (name.clone(), counts)
+            .flat_map(|(name, versions)| {
+                versions.iter().map(|(version, c)| CallSnapshot {
+                    component: name.clone(),
+                    version: version.clone(),
+                    counts: std::array::from_fn(|i| c.by_outcome[i].load(Ordering::Relaxed)),
+                })
             })
             .collect();
-        calls.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        calls.sort_unstable_by(|a, b| (&a.component, &a.version).cmp(&(&b.component, &b.version)));
         let cold = self.cold();
 
         let mut out = String::with_capacity(8192);
@@ -384,10 +404,14 @@ impl Metrics {
         );
         let mut outcomes: Vec<CallOutcome> = CallOutcome::ALL.to_vec();
         outcomes.sort_unstable_by_key(|o| o.as_str());
-        for (component, counts) in &calls {
+        for c in &calls {
             for o in &outcomes {
-                let labels = [("component", component.as_str()), ("outcome", o.as_str())];
-                sample(&mut out, name, &labels, counts[*o as usize]);
+                let labels = [
+                    ("component", c.component.as_str()),
+                    ("version", c.version.as_str()),
+                    ("outcome", o.as_str()),
+                ];
+                sample(&mut out, name, &labels, c.counts[*o as usize]);
             }
         }
 
@@ -510,10 +534,14 @@ impl Metrics {
             .filter_map(|o| o.trap_kind().map(|k| (k, *o)))
             .collect();
         kinds.sort_unstable_by_key(|(k, _)| *k);
-        for (component, counts) in &calls {
+        for c in &calls {
             for (kind, o) in &kinds {
-                let labels = [("component", component.as_str()), ("kind", kind)];
-                sample(&mut out, name, &labels, counts[*o as usize]);
+                let labels = [
+                    ("component", c.component.as_str()),
+                    ("version", c.version.as_str()),
+                    ("kind", kind),
+                ];
+                sample(&mut out, name, &labels, c.counts[*o as usize]);
             }
         }
 

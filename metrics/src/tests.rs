@@ -119,7 +119,7 @@ fn series_are_sorted_and_stable() {
     for c in ["zeta", "alpha", "mid"] {
         m.decision(c, Decision::Skipped);
         m.decision(c, Decision::Deferred);
-        m.call(c, CallOutcome::Ok);
+        m.call(c, "1.0.0", CallOutcome::Ok);
         m.set_active(c, "1.0.0", "sha256:00");
     }
     let text = m.render();
@@ -178,7 +178,7 @@ fn info_gauge_is_replaced_and_removed() {
         [r#"anya_component_trial{component="wallet"} 0"#]
     );
 
-    m.call("wallet", CallOutcome::Ok);
+    m.call("wallet", "1.0.0", CallOutcome::Ok);
     m.remove_component("wallet");
     let text = m.render();
     assert_eq!(
@@ -190,7 +190,7 @@ fn info_gauge_is_replaced_and_removed() {
     assert_eq!(
         value(
             &text,
-            r#"anya_calls_total{component="wallet",outcome="ok"}"#
+            r#"anya_calls_total{component="wallet",version="1.0.0",outcome="ok"}"#
         )
         .as_deref(),
         Some("1")
@@ -332,33 +332,33 @@ fn rollbacks_decisions_verification_notifications() {
 #[test]
 fn calls_and_traps_per_component() {
     let m = Metrics::new();
-    m.call("a", CallOutcome::Ok);
-    m.call("a", CallOutcome::OutOfFuel);
-    m.call("a", CallOutcome::Error);
-    let handle = m.call_counter("b");
+    m.call("a", "1.0.0", CallOutcome::Ok);
+    m.call("a", "1.0.0", CallOutcome::OutOfFuel);
+    m.call("a", "1.0.0", CallOutcome::Error);
+    let handle = m.call_counter("b", "1.0.0");
     handle.record(CallOutcome::Deadline);
-    m.call("b", CallOutcome::Deadline);
+    m.call("b", "1.0.0", CallOutcome::Deadline);
     let text = m.render();
     assert_eq!(
         samples_of(&text, "anya_traps_total"),
         [
-            r#"anya_traps_total{component="a",kind="deadline"} 0"#,
-            r#"anya_traps_total{component="a",kind="memory_limit"} 0"#,
-            r#"anya_traps_total{component="a",kind="out_of_fuel"} 1"#,
-            r#"anya_traps_total{component="a",kind="trap"} 0"#,
-            r#"anya_traps_total{component="b",kind="deadline"} 2"#,
-            r#"anya_traps_total{component="b",kind="memory_limit"} 0"#,
-            r#"anya_traps_total{component="b",kind="out_of_fuel"} 0"#,
-            r#"anya_traps_total{component="b",kind="trap"} 0"#,
+            r#"anya_traps_total{component="a",version="1.0.0",kind="deadline"} 0"#,
+            r#"anya_traps_total{component="a",version="1.0.0",kind="memory_limit"} 0"#,
+            r#"anya_traps_total{component="a",version="1.0.0",kind="out_of_fuel"} 1"#,
+            r#"anya_traps_total{component="a",version="1.0.0",kind="trap"} 0"#,
+            r#"anya_traps_total{component="b",version="1.0.0",kind="deadline"} 2"#,
+            r#"anya_traps_total{component="b",version="1.0.0",kind="memory_limit"} 0"#,
+            r#"anya_traps_total{component="b",version="1.0.0",kind="out_of_fuel"} 0"#,
+            r#"anya_traps_total{component="b",version="1.0.0",kind="trap"} 0"#,
         ]
     );
     assert_eq!(samples_of(&text, "anya_calls_total").len(), 12);
     assert_eq!(
-        value(&text, r#"anya_calls_total{component="a",outcome="error"}"#).as_deref(),
+        value(&text, r#"anya_calls_total{component="a",version="1.0.0",outcome="error"}"#).as_deref(),
         Some("1")
     );
     assert_eq!(
-        value(&text, r#"anya_calls_total{component="b",outcome="ok"}"#).as_deref(),
+        value(&text, r#"anya_calls_total{component="b",version="1.0.0",outcome="ok"}"#).as_deref(),
         Some("0")
     );
 }
@@ -372,12 +372,12 @@ fn concurrent_calls_sum_right() {
         .map(|t| {
             let m = Arc::clone(&m);
             thread::spawn(move || {
-                let handle = m.call_counter("shared-handle");
+                let handle = m.call_counter("shared-handle", "1.0.0");
                 for i in 0..PER_THREAD {
                     // Every thread races to create the same components for the first time.
                     let component = ["alpha", "beta", "gamma"][i % 3];
                     let outcome = CallOutcome::ALL[(i + t) % CallOutcome::ALL.len()];
-                    m.call(component, outcome);
+                    m.call(component, "1.0.0", outcome);
                     handle.record(CallOutcome::Trap);
                     if i % 1000 == 0 {
                         // Rendering concurrently must not block or disturb the counts.
@@ -418,7 +418,7 @@ fn concurrent_calls_sum_right() {
     assert_eq!(
         value(
             &text,
-            r#"anya_traps_total{component="shared-handle",kind="trap"}"#
+            r#"anya_traps_total{component="shared-handle",version="1.0.0",kind="trap"}"#
         ),
         Some((THREADS * PER_THREAD).to_string())
     );
@@ -447,11 +447,41 @@ fn recording_survives_a_poisoned_lock() {
         panic!("poison both locks");
     })
     .join();
-    m.call("a", CallOutcome::Ok);
+    m.call("a", "1.0.0", CallOutcome::Ok);
     m.decision("a", Decision::Installed);
     let text = m.render();
     assert_eq!(
-        value(&text, r#"anya_calls_total{component="a",outcome="ok"}"#).as_deref(),
+        value(&text, r#"anya_calls_total{component="a",version="1.0.0",outcome="ok"}"#).as_deref(),
         Some("1")
+    );
+}
+
+#[test]
+fn calls_are_counted_per_version_so_a_rollout_can_compare_candidate_and_stable() {
+    let m = Metrics::new();
+    m.call("fee", "1.0.0", CallOutcome::Ok);
+    m.call("fee", "1.1.0", CallOutcome::Trap);
+    m.call("fee", "1.1.0", CallOutcome::Ok);
+    m.call_counter("fee", "1.1.0").record(CallOutcome::Trap);
+    let text = m.render();
+    assert_eq!(
+        value(&text, r#"anya_calls_total{component="fee",version="1.0.0",outcome="ok"}"#)
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        value(&text, r#"anya_calls_total{component="fee",version="1.0.0",outcome="trap"}"#)
+            .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        value(&text, r#"anya_calls_total{component="fee",version="1.1.0",outcome="trap"}"#)
+            .as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        value(&text, r#"anya_traps_total{component="fee",version="1.1.0",kind="trap"}"#)
+            .as_deref(),
+        Some("2")
     );
 }

@@ -74,7 +74,7 @@ fn realistic() -> Metrics {
         );
         m.swap(c, Duration::from_micros(80 + 40 * i as u64));
         for n in 0..100 {
-            m.call(c, CallOutcome::ALL[n % CallOutcome::ALL.len()]);
+            m.call(c, "1.0.0", CallOutcome::ALL[n % CallOutcome::ALL.len()]);
         }
         for d in Decision::ALL {
             m.decision(c, *d);

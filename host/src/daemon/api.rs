@@ -192,10 +192,10 @@ impl Daemon {
             ("POST", "/v1/call") => match body::<CallBody>(request) {
                 Ok(b) => {
                     self.history.record(self.manager.now(), 1);
-                    let result = manager.call(&b.name, &b.function, b.args);
-                    self.observer.call(b.name.as_str(), &result);
+                    let served = manager.call_served(&b.name, &b.function, b.args);
+                    self.observer.call(b.name.as_str(), &served);
                     self.observer.automatic_rollbacks(manager);
-                    answer(result)
+                    answer(served.result)
                 }
                 Err(r) => r,
             },

@@ -12,7 +12,7 @@ use anya_notify::{Event, EventKind, Notifier};
 use crate::package::PackageError;
 use crate::runtime::CallError;
 use crate::scheduler::{CycleReport, DecisionKind};
-use crate::update::{InstallOutcome, RollbackOutcome, TrialEvent, UpdateError};
+use crate::update::{InstallOutcome, RollbackOutcome, Served, TrialEvent, UpdateError};
 
 /// The notifier (when the policy names any target) and the metrics, together.
 pub struct Observer {
@@ -151,9 +151,10 @@ impl Observer {
         );
     }
 
-    /// A call finished.
-    pub fn call(&self, component: &str, result: &Result<serde_json::Value, UpdateError>) {
-        let outcome = match result {
+    /// A call finished; counted under the version that served it (a call no version
+    /// served, into a component not installed, is counted under version "none").
+    pub fn call(&self, component: &str, served: &Served<serde_json::Value>) {
+        let outcome = match &served.result {
             Ok(_) => CallOutcome::Ok,
             Err(UpdateError::Call { source, .. }) => match source {
                 CallError::Trap { .. } => CallOutcome::Trap,
@@ -164,7 +165,10 @@ impl Observer {
             },
             Err(_) => CallOutcome::Error,
         };
-        self.metrics.call(component, outcome);
+        match &served.version {
+            Some(v) => self.metrics.call(component, &v.to_string(), outcome),
+            None => self.metrics.call(component, "none", outcome),
+        }
     }
 
     /// Everything a scheduler cycle decided.

@@ -41,6 +41,7 @@ pub use gate::{
     BipProof, ComponentValidation, GateReport, UnavailableValidator, ValidationOptions,
 };
 pub use install::InstallOutcome;
+pub use call::Served;
 pub use probation::{TrialEvent, is_guest_failure};
 pub use publish::publish;
 pub use rollback::RollbackOutcome;
