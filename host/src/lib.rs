@@ -16,6 +16,7 @@ pub mod package;
 pub mod policy;
 pub mod registry;
 pub mod release;
+pub mod rollout;
 pub mod runtime;
 pub mod scheduler;
 pub mod signature;

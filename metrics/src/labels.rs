@@ -83,6 +83,9 @@ label_enum! {
         PostInstallCheck => "post_install_check",
         /// Recovery at start-up from an interrupted update.
         Recovery => "recovery",
+        /// The signed index sent the host down: its rollout was aborted, or the running
+        /// version revoked.
+        Index => "index",
     }
 }
 

@@ -354,11 +354,19 @@ fn calls_and_traps_per_component() {
     );
     assert_eq!(samples_of(&text, "anya_calls_total").len(), 12);
     assert_eq!(
-        value(&text, r#"anya_calls_total{component="a",version="1.0.0",outcome="error"}"#).as_deref(),
+        value(
+            &text,
+            r#"anya_calls_total{component="a",version="1.0.0",outcome="error"}"#
+        )
+        .as_deref(),
         Some("1")
     );
     assert_eq!(
-        value(&text, r#"anya_calls_total{component="b",version="1.0.0",outcome="ok"}"#).as_deref(),
+        value(
+            &text,
+            r#"anya_calls_total{component="b",version="1.0.0",outcome="ok"}"#
+        )
+        .as_deref(),
         Some("0")
     );
 }
@@ -451,7 +459,11 @@ fn recording_survives_a_poisoned_lock() {
     m.decision("a", Decision::Installed);
     let text = m.render();
     assert_eq!(
-        value(&text, r#"anya_calls_total{component="a",version="1.0.0",outcome="ok"}"#).as_deref(),
+        value(
+            &text,
+            r#"anya_calls_total{component="a",version="1.0.0",outcome="ok"}"#
+        )
+        .as_deref(),
         Some("1")
     );
 }
@@ -465,23 +477,35 @@ fn calls_are_counted_per_version_so_a_rollout_can_compare_candidate_and_stable()
     m.call_counter("fee", "1.1.0").record(CallOutcome::Trap);
     let text = m.render();
     assert_eq!(
-        value(&text, r#"anya_calls_total{component="fee",version="1.0.0",outcome="ok"}"#)
-            .as_deref(),
+        value(
+            &text,
+            r#"anya_calls_total{component="fee",version="1.0.0",outcome="ok"}"#
+        )
+        .as_deref(),
         Some("1")
     );
     assert_eq!(
-        value(&text, r#"anya_calls_total{component="fee",version="1.0.0",outcome="trap"}"#)
-            .as_deref(),
+        value(
+            &text,
+            r#"anya_calls_total{component="fee",version="1.0.0",outcome="trap"}"#
+        )
+        .as_deref(),
         Some("0")
     );
     assert_eq!(
-        value(&text, r#"anya_calls_total{component="fee",version="1.1.0",outcome="trap"}"#)
-            .as_deref(),
+        value(
+            &text,
+            r#"anya_calls_total{component="fee",version="1.1.0",outcome="trap"}"#
+        )
+        .as_deref(),
         Some("2")
     );
     assert_eq!(
-        value(&text, r#"anya_traps_total{component="fee",version="1.1.0",kind="trap"}"#)
-            .as_deref(),
+        value(
+            &text,
+            r#"anya_traps_total{component="fee",version="1.1.0",kind="trap"}"#
+        )
+        .as_deref(),
         Some("2")
     );
 }

@@ -354,6 +354,7 @@ fn a_rollout_gives_the_candidate_to_its_cohort_only() {
                     stable: Version::new(1, 0, 0),
                     candidate: Some(Version::new(1, 1, 0)),
                     basis_points,
+                    stages: Vec::new(),
                     salt: "r1".into(),
                     state: RolloutState::Progressing,
                 },

@@ -12,7 +12,9 @@ use anya_notify::{Event, EventKind, Notifier};
 use crate::package::PackageError;
 use crate::runtime::CallError;
 use crate::scheduler::{CycleReport, DecisionKind};
-use crate::update::{InstallOutcome, RollbackOutcome, Served, TrialEvent, UpdateError};
+use crate::update::{
+    DescentOutcome, InstallOutcome, RollbackOutcome, Served, TrialEvent, UpdateError,
+};
 
 /// The notifier (when the policy names any target) and the metrics, together.
 pub struct Observer {
@@ -171,6 +173,35 @@ impl Observer {
         }
     }
 
+    /// The signed index sent a component down.
+    fn descended(&self, d: &crate::scheduler::DescentReport) {
+        let took = Duration::from_millis(d.duration_ms);
+        let reason = d.descent.reason();
+        match (&d.outcome, &d.error) {
+            (Some(DescentOutcome::RolledBack(outcome)), _) => {
+                self.rolled_back(outcome, true, RollbackReason::Index);
+            }
+            (Some(DescentOutcome::Installed(outcome)), _) => {
+                self.installed(outcome, Actor::Scheduler, took, Some(&reason));
+            }
+            (None, error) => {
+                self.metrics.update_finished(
+                    d.descent.name.as_str(),
+                    "unknown",
+                    UpdateOutcome::Failed(FailureReason::Other),
+                    Actor::Scheduler,
+                    took,
+                );
+                self.notify(
+                    Event::new(EventKind::Refused, d.descent.name.as_str())
+                        .with_version(d.descent.to.to_string())
+                        .with_reason(format!("{reason}: {}", error.as_deref().unwrap_or("")))
+                        .with_actor(crate::scheduler::ACTOR),
+                );
+            }
+        }
+    }
+
     /// Everything a scheduler cycle decided.
     pub fn cycle(&self, report: &CycleReport, security_alert_immediate: bool) {
         for u in &report.new_updates {
@@ -226,6 +257,9 @@ impl Observer {
                         .with_actor(crate::scheduler::ACTOR),
                 );
             }
+        }
+        for d in &report.descents {
+            self.descended(d);
         }
         for e in &report.trial_events {
             // Rollbacks are reported from the pipeline's own record (`automatic_rollbacks`).

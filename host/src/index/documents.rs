@@ -151,6 +151,11 @@ pub struct Stage {
     /// Share of hosts on the candidate, in hundredths of a percent (0..=10000).
     #[serde(default)]
     pub basis_points: u16,
+    /// The shares the candidate goes through (basis points, ascending), as the rollout was
+    /// started: what `anya rollout step` promotes it to next. Hosts only read
+    /// `basis_points`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<u16>,
     /// Makes each rollout's cohort its own: a host early in one is not always early.
     pub salt: String,
     pub state: RolloutState,
@@ -241,6 +246,7 @@ mod tests {
             stable: Version::new(1, 0, 0),
             candidate: Some(Version::new(1, 1, 0)),
             basis_points: ALL_HOSTS,
+            stages: Vec::new(),
             salt: "s".into(),
             state: RolloutState::Progressing,
         };

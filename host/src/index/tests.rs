@@ -79,6 +79,7 @@ fn rollout_over(release: &Accepted<Release>, version: u64, candidate: &str) -> R
                 stable: v("1.0.0"),
                 candidate: Some(v(candidate)),
                 basis_points: 100,
+                stages: Vec::new(),
                 salt: "r1".into(),
                 state: RolloutState::Progressing,
             },

@@ -40,6 +40,36 @@ pub const ACTOR: &str = "scheduler";
 /// How long an update is assumed to take when choosing the quietest part of a window.
 pub const UPDATE_SPAN: Duration = Duration::from_secs(10 * 60);
 
+/// Follows the signed index down (see [`UpdateManager::descents`]), whatever the policy
+/// and the maintenance window: like an automatic rollback, it is the fleet's safety.
+fn descend(manager: &UpdateManager) -> Vec<DescentReport> {
+    let descents = manager.descents().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not read what the signed index sends down");
+        Vec::new()
+    });
+    descents
+        .into_iter()
+        .map(|descent| {
+            let started = std::time::Instant::now();
+            let result = manager.descend(&descent);
+            let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let (outcome, error) = match result {
+                Ok(outcome) => (Some(outcome), None),
+                Err(e) => {
+                    tracing::error!(component = %descent.name, to = %descent.to, error = %e, "could not follow the signed index down");
+                    (None, Some(e.to_string()))
+                }
+            };
+            DescentReport {
+                descent,
+                outcome,
+                error,
+                duration_ms,
+            }
+        })
+        .collect()
+}
+
 /// What the scheduler decided about one update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -97,6 +127,19 @@ pub struct CycleReport {
     pub trial_events: Vec<TrialEvent>,
     /// When the next update is planned.
     pub planned: Vec<Planned>,
+    /// Where the signed index sent this host down (an aborted rollout, a revoked
+    /// version), and how it went.
+    pub descents: Vec<DescentReport>,
+}
+
+/// One descent the signed index asked for, and how it ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DescentReport {
+    pub descent: update::Descent,
+    pub outcome: Option<update::DescentOutcome>,
+    /// Why it could not go down (it keeps serving what runs).
+    pub error: Option<String>,
+    pub duration_ms: u64,
 }
 
 /// The scheduler's memory between cycles.
@@ -179,7 +222,20 @@ impl Scheduler {
             ..CycleReport::default()
         };
         let check = manager.check()?;
-        let updates = dependency_order(check.updates);
+        report.descents = descend(manager);
+        // A component sent down waits for the next cycle for anything newer.
+        let updates = dependency_order(
+            check
+                .updates
+                .into_iter()
+                .filter(|u| {
+                    !report
+                        .descents
+                        .iter()
+                        .any(|d| d.descent.name == u.component)
+                })
+                .collect(),
+        );
         // Plans for components that no longer have that update (an operator installed it,
         // or a newer one appeared) are dropped.
         self.planned.retain(|name, p| {

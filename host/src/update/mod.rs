@@ -16,6 +16,7 @@ mod approve;
 mod call;
 mod check;
 pub mod crash;
+mod descend;
 mod error;
 mod gate;
 mod install;
@@ -35,13 +36,14 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 pub use approve::ApproveOutcome;
+pub use call::Served;
 pub use check::{CheckProblem, CheckReport, UpdateInfo};
+pub use descend::{Descent, DescentCause, DescentOutcome};
 pub use error::UpdateError;
 pub use gate::{
     BipProof, ComponentValidation, GateReport, UnavailableValidator, ValidationOptions,
 };
 pub use install::InstallOutcome;
-pub use call::Served;
 pub use probation::{TrialEvent, is_guest_failure};
 pub use publish::publish;
 pub use rollback::RollbackOutcome;

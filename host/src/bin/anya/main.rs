@@ -55,6 +55,10 @@ enum Command {
     /// The signed index hosts install from: release, sign, push.
     #[command(subcommand)]
     Index(commands::index::IndexCommand),
+    /// Staged rollouts over the signed index: start, step (the controller), status,
+    /// pause, resume, abort.
+    #[command(subcommand)]
+    Rollout(commands::rollout::RolloutCommand),
     /// List available updates (exit code 100 when there are some).
     Check(commands::check::Check),
     /// List installed components and what the registry offers.
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::Inspect(c) => c.execute(&cli.global),
         Command::Publish(c) => c.execute(&cli.global),
         Command::Index(c) => c.execute(&cli.global),
+        Command::Rollout(c) => c.execute(&cli.global),
         Command::Check(c) => c.execute(&cli.global),
         Command::List(c) => c.execute(&cli.global),
         Command::Install(c) => c.execute(&cli.global),
@@ -123,6 +128,16 @@ fn exit_code_of(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<anya_host::release::ReleaseError>() {
             return match e {
                 anya_host::release::ReleaseError::Registry(r) => r.exit_code(),
+                _ => 3,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<anya_host::rollout::RolloutError>() {
+            use anya_host::rollout::RolloutError;
+            return match e {
+                RolloutError::Registry(r) => r.exit_code(),
+                RolloutError::Release(_) => 3,
+                RolloutError::NotReleased { .. } | RolloutError::NoActiveRollout { .. } => 4,
+                RolloutError::InProgress { .. } => 5,
                 _ => 3,
             };
         }

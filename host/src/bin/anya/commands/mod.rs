@@ -10,6 +10,7 @@ pub mod key;
 pub mod list;
 pub mod publish;
 pub mod rollback;
+pub mod rollout;
 pub mod serve;
 pub mod sign;
 pub mod status;

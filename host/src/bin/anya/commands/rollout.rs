@@ -1,0 +1,374 @@
+//! `anya rollout start | step | status | pause | resume | abort`: the rollout controller.
+//! Each command reads the release and rollout documents from the registry, makes the next
+//! rollout document, signs it with the online key and pushes it; hosts follow it on their
+//! next check.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use jiff::SignedDuration;
+use semver::Version;
+use url::Url;
+
+use anya_host::ids::ComponentName;
+use anya_host::index::{Rollout, RolloutState};
+use anya_host::keys::{self, SecretKey};
+use anya_host::registry::{Registry, RegistryLocation};
+use anya_host::rollout::analysis::{self, Analysis, Condition};
+use anya_host::rollout::{self, Current, Prometheus, Stages, plan};
+
+use crate::global::{self, Global};
+use crate::output;
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Start rolling a released version out to a growing share of hosts.
+    Start(StartArgs),
+    /// Judge each progressing stage by its analysis (Prometheus), then promote, abort or
+    /// pause it; run from cron or CI. Also renews the document's expiry.
+    Step(StepArgs),
+    /// Show each component's rollout.
+    Status(StatusArgs),
+    /// Hold a rollout at its share: the cohort keeps the candidate, no host joins.
+    Pause(ChangeArgs),
+    /// Let a paused rollout progress again.
+    Resume(ChangeArgs),
+    /// Send every host back to stable: the cohort rolls back.
+    Abort(ChangeArgs),
+}
+
+/// What every command that signs needs.
+#[derive(Debug, Args)]
+pub struct Signing {
+    /// The online key that signs rollout documents (repeat for a threshold).
+    #[arg(long = "key", value_name = "FILE", required = true)]
+    keys: Vec<PathBuf>,
+    /// Days until the new document expires: a host whose rollout document expired
+    /// installs nothing new until the controller signs another.
+    #[arg(long, value_name = "DAYS", default_value_t = 3)]
+    expires_in: u32,
+    /// The registry [default: --registry].
+    #[arg(long, value_name = "DIR|oci://HOST/PREFIX")]
+    to: Option<RegistryLocation>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    name: ComponentName,
+    version: Version,
+    /// The shares of hosts, in percent, stage after stage.
+    #[arg(long, default_value = "1,5,25,50,100", value_parser = parse_stages)]
+    stages: Stages,
+    /// The version hosts outside the cohort stay on [default: the last rollout's, or the
+    /// newest released one below VERSION].
+    #[arg(long)]
+    stable: Option<Version>,
+    #[command(flatten)]
+    signing: Signing,
+}
+
+#[derive(Debug, Args)]
+pub struct StepArgs {
+    /// The Prometheus server that scrapes the hosts' /metrics.
+    #[arg(long, value_name = "URL")]
+    prometheus: Url,
+    /// The analysis query (PromQL; {{component}}, {{candidate}}, {{stable}} and
+    /// {{window}} are filled in) [default: the candidate's share of calls that failed in
+    /// the guest, fleet-wide].
+    #[arg(long, default_value = analysis::DEFAULT_QUERY, hide_default_value = true)]
+    query: String,
+    /// When a measurement succeeds.
+    #[arg(long, default_value = analysis::DEFAULT_SUCCESS, value_parser = Condition::parse)]
+    success: Condition,
+    /// Time before each measurement.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    interval: Duration,
+    /// Measurements per stage.
+    #[arg(long, default_value_t = 5)]
+    count: u32,
+    /// Failed measurements tolerated; one more aborts the rollout.
+    #[arg(long, default_value_t = 0)]
+    failure_limit: u32,
+    /// The range of the default query ({{window}}).
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    window: Duration,
+    /// Time allowed for each query.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    query_timeout: Duration,
+    /// Step only this component's rollout.
+    #[arg(long)]
+    only: Option<ComponentName>,
+    #[command(flatten)]
+    signing: Signing,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The registry [default: --registry].
+    #[arg(long, value_name = "DIR|oci://HOST/PREFIX")]
+    from: Option<RegistryLocation>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
+    name: ComponentName,
+    #[command(flatten)]
+    signing: Signing,
+}
+
+impl RolloutCommand {
+    pub fn execute(self, global: &Global) -> Result<ExitCode> {
+        match self {
+            Self::Start(args) => args.execute(global),
+            Self::Step(args) => args.execute(global),
+            Self::Status(args) => args.execute(global),
+            Self::Pause(args) => args.change(global, RolloutState::Paused),
+            Self::Resume(args) => args.change(global, RolloutState::Progressing),
+            Self::Abort(args) => args.change(global, RolloutState::Aborted),
+        }
+    }
+}
+
+/// The registry, its current documents, the signing keys (checked against the
+/// release's rollout keys) and the next document to edit.
+struct Session {
+    registry: Box<dyn Registry>,
+    current: Current,
+    keys: Vec<SecretKey>,
+    next: Rollout,
+}
+
+impl Signing {
+    fn session(&self, global: &Global) -> Result<Session> {
+        let keys = self
+            .keys
+            .iter()
+            .map(|p| keys::read_secret_key(p).map_err(anyhow::Error::from))
+            .collect::<Result<Vec<_>>>()?;
+        let location = self
+            .to
+            .clone()
+            .unwrap_or_else(|| global.registry_location());
+        let registry = global.open_registry(&location)?;
+        let current = Current::read(registry.as_ref())?;
+        current.check_signers(&keys.iter().collect::<Vec<_>>())?;
+        let lifetime = SignedDuration::from_hours(24 * i64::from(self.expires_in.max(1)));
+        let mut next = plan::next_document(
+            current.rollout.as_ref(),
+            current.release_ref,
+            global::clock()?.now(),
+            lifetime,
+        );
+        for change in plan::rebind(&mut next, &current.release) {
+            eprintln!("note: {change}");
+        }
+        Ok(Session {
+            registry,
+            current,
+            keys,
+            next,
+        })
+    }
+}
+
+impl Session {
+    /// Signs and pushes the next document; where it went.
+    fn publish(&self) -> Result<String> {
+        let keys: Vec<&SecretKey> = self.keys.iter().collect();
+        Ok(rollout::registry::publish(
+            self.registry.as_ref(),
+            &self.next,
+            &keys,
+        )?)
+    }
+}
+
+impl StartArgs {
+    fn execute(self, global: &Global) -> Result<ExitCode> {
+        let mut session = self.signing.session(global)?;
+        let mut salt = [0u8; 8];
+        getrandom::fill(&mut salt).context("no randomness for the cohort's salt")?;
+        plan::start(
+            &mut session.next,
+            &session.current.release,
+            &self.name,
+            &self.version,
+            self.stable.as_ref(),
+            &self.stages,
+            hex::encode(salt),
+        )?;
+        let location = session.publish()?;
+        report(global, &session.next, &location, None);
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl StepArgs {
+    fn execute(self, global: &Global) -> Result<ExitCode> {
+        if self.count == 0 {
+            bail!("--count must be at least 1");
+        }
+        let mut session = self.signing.session(global)?;
+        let analysis = Analysis {
+            query: self.query.clone(),
+            success: self.success,
+            interval: self.interval,
+            count: self.count,
+            failure_limit: self.failure_limit,
+            window: self.window,
+        };
+        let prometheus = Prometheus::new(self.prometheus.clone(), self.query_timeout);
+        let steps = rollout::step(
+            &mut session.next,
+            &prometheus,
+            &analysis,
+            self.only.as_ref(),
+            &std::thread::sleep,
+        );
+        let location = session.publish()?;
+        if global.json {
+            output::json(&serde_json::json!({
+                "location": location,
+                "rollout": session.next,
+                "steps": steps,
+            }));
+        } else {
+            for s in &steps {
+                println!(
+                    "{} {}: at {}: {}",
+                    s.component,
+                    s.candidate,
+                    percent(s.basis_points),
+                    describe_verdict(s)
+                );
+            }
+            if steps.is_empty() {
+                println!("no rollout is progressing; the document was renewed");
+            }
+            report(global, &session.next, &location, None);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl StatusArgs {
+    fn execute(self, global: &Global) -> Result<ExitCode> {
+        let location = self.from.unwrap_or_else(|| global.registry_location());
+        let registry = global.open_registry(&location)?;
+        let current = Current::read(registry.as_ref())?;
+        let Some(document) = &current.rollout else {
+            if global.json {
+                output::json(&serde_json::json!({"rollout": null}));
+            } else {
+                println!("no rollout document in {}", registry.describe());
+            }
+            return Ok(ExitCode::SUCCESS);
+        };
+        let bound = document.release == current.release_ref;
+        report(global, document, &registry.describe(), Some(bound));
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl ChangeArgs {
+    fn change(self, global: &Global, state: RolloutState) -> Result<ExitCode> {
+        let mut session = self.signing.session(global)?;
+        plan::set_state(&mut session.next, &self.name, state)?;
+        let location = session.publish()?;
+        report(global, &session.next, &location, None);
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Prints `document` (pushed to, or read from, `location`).
+fn report(global: &Global, document: &Rollout, location: &str, bound: Option<bool>) {
+    if global.json {
+        output::json(&serde_json::json!({
+            "location": location,
+            "rollout": document,
+            "bound_to_current_release": bound,
+        }));
+        return;
+    }
+    println!(
+        "rollout document {} over release {} (expires {}) -> {location}",
+        document.version, document.release.version, document.expires
+    );
+    if bound == Some(false) {
+        println!(
+            "  it names another release than the registry's: hosts refuse it until the \
+             controller signs the next (any `anya rollout` command)"
+        );
+    }
+    for (name, stage) in &document.components {
+        let line = match (&stage.candidate, stage.state) {
+            (None, _) => format!("{name}: {} everywhere", stage.stable),
+            (Some(c), RolloutState::Aborted) => {
+                format!("{name}: {c} aborted; every host on {}", stage.stable)
+            }
+            (Some(c), state) => format!(
+                "{name}: {c} on {} of hosts ({}), {} elsewhere; stages {}",
+                percent(stage.basis_points),
+                match state {
+                    RolloutState::Paused => "paused",
+                    _ => "progressing",
+                },
+                stage.stable,
+                stage
+                    .stages
+                    .iter()
+                    .map(|bp| percent(*bp))
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            ),
+        };
+        println!("  {}", output::printable(&line));
+    }
+}
+
+fn describe_verdict(s: &rollout::ComponentStep) -> String {
+    use rollout::{Promotion, Verdict};
+    match (&s.verdict, &s.promotion) {
+        (Verdict::Promote, Some(Promotion::Stage { basis_points })) => {
+            format!("analysis passed; promoted to {}", percent(*basis_points))
+        }
+        (Verdict::Promote, _) => "analysis passed at the last stage; it is stable now".into(),
+        (Verdict::Abort { why }, _) => format!("ABORTED: {why}; hosts go back to {}", s.stable),
+        (Verdict::Pause { why }, _) => format!("paused: {why}"),
+        (Verdict::Hold { why }, _) => format!("held at this stage: {why}"),
+    }
+}
+
+fn percent(basis_points: u16) -> String {
+    let whole = basis_points / 100;
+    match basis_points % 100 {
+        0 => format!("{whole}%"),
+        part => format!("{whole}.{part:02}%"),
+    }
+}
+
+fn parse_stages(text: &str) -> Result<Stages, String> {
+    Stages::parse(text)
+}
+
+/// `500ms`, `30s`, `5m`, `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?}: give a unit (ms, s, m, h)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a whole number and a unit, as 30s"))?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("{text:?}: the unit is ms, s, m or h")),
+    })
+}

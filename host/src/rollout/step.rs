@@ -1,0 +1,117 @@
+//! `anya rollout step`: judge each progressing candidate's stage by its analysis, then
+//! promote it, abort it, pause it (Prometheus silent) or hold it (no data).
+
+use std::time::Duration;
+
+use semver::Version;
+use serde::Serialize;
+
+use super::analysis::{Analysis, Measurement, Verdict, verdict};
+use super::plan::{self, Promotion};
+use super::prometheus::Prometheus;
+use crate::ids::ComponentName;
+use crate::index::{Rollout, RolloutState, Stage};
+
+/// What a step did to one component.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentStep {
+    pub component: ComponentName,
+    pub stable: Version,
+    pub candidate: Version,
+    /// The share the stage was judged at.
+    pub basis_points: u16,
+    pub query: String,
+    pub measurements: Vec<Measurement>,
+    pub verdict: Verdict,
+    /// The promotion, when the verdict was to promote.
+    pub promotion: Option<Promotion>,
+}
+
+/// Runs each progressing rollout's analysis (of `only`, or all) and applies its verdict
+/// to `document`. `sleep` waits out the analysis interval (the real one in the binary).
+pub fn step(
+    document: &mut Rollout,
+    prometheus: &Prometheus,
+    analysis: &Analysis,
+    only: Option<&ComponentName>,
+    sleep: &dyn Fn(Duration),
+) -> Vec<ComponentStep> {
+    let due: Vec<(ComponentName, Stage)> = document
+        .components
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|o| o == *name))
+        .filter(|(_, stage)| stage.state == RolloutState::Progressing && stage.candidate.is_some())
+        .map(|(name, stage)| (name.clone(), stage.clone()))
+        .collect();
+    due.into_iter()
+        .map(|(name, stage)| {
+            let candidate = stage.candidate.clone().expect("filtered on it");
+            let query = analysis.query_for(&name, &candidate, &stage.stable);
+            let measurements = measure(prometheus, analysis, &query, sleep);
+            let verdict = verdict(&measurements, analysis.failure_limit, &analysis.success);
+            let promotion = apply(document, &name, &verdict);
+            tracing::info!(component = %name, %candidate, basis_points = stage.basis_points, ?verdict, ?promotion, "rollout step");
+            ComponentStep {
+                component: name,
+                stable: stage.stable,
+                candidate,
+                basis_points: stage.basis_points,
+                query,
+                measurements,
+                verdict,
+                promotion,
+            }
+        })
+        .collect()
+}
+
+/// Up to `count` measurements, each after `interval`; stops early once the verdict can
+/// no longer be a promotion (too many failures, or Prometheus silent).
+fn measure(
+    prometheus: &Prometheus,
+    analysis: &Analysis,
+    query: &str,
+    sleep: &dyn Fn(Duration),
+) -> Vec<Measurement> {
+    let mut measurements = Vec::new();
+    for _ in 0..analysis.count.max(1) {
+        sleep(analysis.interval);
+        let measurement = match prometheus.query(query) {
+            Err(e) => Measurement::Unreachable {
+                error: e.to_string(),
+            },
+            Ok(values) => {
+                // Every series must meet the condition: the worst one speaks.
+                let failing = values
+                    .iter()
+                    .find(|v| !v.is_nan() && !analysis.success.holds(**v));
+                let value = failing.or_else(|| values.iter().find(|v| !v.is_nan()));
+                Measurement::of(value.copied(), &analysis.success)
+            }
+        };
+        measurements.push(measurement);
+        let failures = measurements
+            .iter()
+            .filter(|m| matches!(m, Measurement::Failure { .. }))
+            .count();
+        let silent = matches!(measurements.last(), Some(Measurement::Unreachable { .. }));
+        if failures > analysis.failure_limit as usize || silent {
+            break;
+        }
+    }
+    measurements
+}
+
+/// What `verdict` does to `name`'s stage.
+fn apply(document: &mut Rollout, name: &ComponentName, verdict: &Verdict) -> Option<Promotion> {
+    let state = match verdict {
+        Verdict::Promote => {
+            return plan::promote(document, name).ok();
+        }
+        Verdict::Abort { .. } => RolloutState::Aborted,
+        Verdict::Pause { .. } => RolloutState::Paused,
+        Verdict::Hold { .. } => return None,
+    };
+    plan::set_state(document, name, state).expect("the stage was progressing");
+    None
+}

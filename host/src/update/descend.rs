@@ -1,0 +1,132 @@
+//! `descend`: follow the signed index *down*. A staged rollout that is aborted sends its
+//! cohort back to stable; a revoked version sends every host that runs it to the newest
+//! version it may take. The metadata only ever moves forward (a newer rollout or release
+//! document); the hosts move down by themselves.
+//!
+//! The way down is the quickest that is safe: the rollback point when it is the version
+//! to go to (still compiled: instant, and its data snapshot restored), else an install of
+//! that version, verified and validated like any other, forced past the watermark (the
+//! signed index, not the host, decided the downgrade).
+
+use semver::Version;
+use serde::{Deserialize, Serialize};
+
+use super::{InstallOutcome, RollbackOutcome, UpdateError, UpdateManager};
+use crate::ids::{ComponentName, Digest};
+use crate::registry::Unlisted;
+
+/// A component this host runs a version of that the signed index no longer gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descent {
+    pub name: ComponentName,
+    pub from: Version,
+    pub to: Version,
+    /// The sha256 the index lists for `to`: the rollback point serves only if it is
+    /// that package.
+    pub to_digest: Digest,
+    /// Revoked, or above this host's rollout stage.
+    pub why: DescentCause,
+}
+
+/// Why the index sends a host down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DescentCause {
+    /// The release revoked the running version.
+    Revoked,
+    /// The rollout gives this host a lower version (aborted, or this host left the
+    /// cohort).
+    RolloutStage,
+}
+
+impl Descent {
+    /// Why, in the journal and the notifications.
+    pub fn reason(&self) -> String {
+        match self.why {
+            DescentCause::Revoked => format!(
+                "the signed index revoked {} {}; going down to {}",
+                self.name, self.from, self.to
+            ),
+            DescentCause::RolloutStage => format!(
+                "the signed rollout gives this host {} {} (the rollout was aborted or its \
+                 stage does not include this host)",
+                self.name, self.to
+            ),
+        }
+    }
+}
+
+/// How a host went down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "by")]
+pub enum DescentOutcome {
+    /// To the rollback point, still compiled.
+    RolledBack(RollbackOutcome),
+    /// By installing the version the index gives.
+    Installed(InstallOutcome),
+}
+
+impl UpdateManager {
+    /// What the accepted index sends down, with the version each goes to: the newest this
+    /// host may take, not blocklisted. Nothing without an index, or while it is refused
+    /// (a frozen host keeps what runs), or for a version the index never listed (put
+    /// there by an operator, not by the fleet).
+    pub fn descents(&self) -> Result<Vec<Descent>, UpdateError> {
+        let Some(view) = self.registry.index_view() else {
+            return Ok(Vec::new());
+        };
+        let state = self.store.state()?;
+        let mut descents = Vec::new();
+        for (name, component) in &state.components {
+            let running = &component.active.version;
+            let why = match view.listed(name, running) {
+                Ok(_) | Err(Unlisted::NotListed) => continue,
+                Err(Unlisted::Revoked) => DescentCause::Revoked,
+                Err(Unlisted::HeldBack) => DescentCause::RolloutStage,
+            };
+            let blocked = |v: &Version| component.blocklist.iter().any(|b| b.version == *v);
+            let to = view
+                .versions(name)
+                .into_iter()
+                .rfind(|v| v < running && !blocked(v))
+                .and_then(|v| Some((view.listed(name, &v).ok()?.sha256, v)));
+            match to {
+                Some((to_digest, to)) => descents.push(Descent {
+                    name: name.clone(),
+                    from: running.clone(),
+                    to,
+                    to_digest,
+                    why,
+                }),
+                None => tracing::warn!(
+                    component = %name,
+                    version = %running,
+                    "the signed index no longer gives this host the running version, and \
+                     lists no lower one it may take: it keeps serving"
+                ),
+            }
+        }
+        Ok(descents)
+    }
+
+    /// Goes down as `descent` says: to the rollback point when it is that version, else
+    /// by a forced install of it.
+    pub fn descend(&self, descent: &Descent) -> Result<DescentOutcome, UpdateError> {
+        let reason = descent.reason();
+        tracing::info!(component = %descent.name, from = %descent.from, to = %descent.to, %reason, "following the signed index down");
+        let state = self.store.state()?;
+        let to_rollback_point = state
+            .components
+            .get(&descent.name)
+            .and_then(|c| c.rollback_points.first())
+            .is_some_and(|point| point.version == descent.to && point.digest == descent.to_digest);
+        drop(state);
+        if to_rollback_point {
+            return self
+                .rollback(&descent.name, &reason, false)
+                .map(DescentOutcome::RolledBack);
+        }
+        self.install(&descent.name, Some(&descent.to), true)
+            .map(DescentOutcome::Installed)
+    }
+}
