@@ -303,7 +303,10 @@ impl Connection {
         };
         if let Ok(_inline) = self.daemon.budget.inline.try_acquire() {
             let _permit = permit;
-            return self.daemon.route(&request, &self.peer);
+            // Off the runtime's context while the guest runs: WASI's blocking stream
+            // calls (a guest's panic message on stderr, a println) block on the runtime,
+            // which panics on a worker thread.
+            return tokio::task::block_in_place(|| self.daemon.route(&request, &self.peer));
         }
         self.on_pool(permit, request).await
     }

@@ -812,3 +812,36 @@ fn an_expired_index_freezes_the_daemon_which_alerts_once_and_serves_on() {
     assert!(out.contains("\"ok\""), "{out}");
     daemon.stop();
 }
+
+#[test]
+fn a_guest_that_writes_to_stderr_gets_an_answer_through_the_daemon() {
+    // The flaky build panics on inputs ending in '!': Rust's std writes the panic message
+    // to stderr through WASI's blocking stream calls, which must not take the daemon's
+    // runtime down with them (they once closed the connection without an answer).
+    let node = Node::new();
+    node.publish(&anya_fixtures::BECH32_FLAKY);
+    ok(&node, &["install", "bech32"]);
+    let daemon = Daemon::start(&node, &empty_policy(&node), &[]);
+    let trapping = format!(
+        "\"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4{}\"",
+        anya_fixtures::FLAKY_TRAP_SUFFIX
+    );
+    for _ in 0..3 {
+        let out = node.anya(&["call", "bech32", "decode", &trapping]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(stderr.contains("trap"), "{stderr}");
+    }
+    let out = ok(
+        &node,
+        &[
+            "call",
+            "bech32",
+            "decode",
+            "\"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4\"",
+        ],
+    );
+    assert!(out.contains("\"ok\""), "{out}");
+    assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
+    daemon.stop();
+}
