@@ -9,6 +9,7 @@ mod compat;
 mod crash;
 mod daemon;
 mod deps;
+mod fleet;
 mod gate;
 mod hotswap;
 mod index;

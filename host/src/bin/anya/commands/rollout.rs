@@ -66,6 +66,10 @@ pub struct StartArgs {
     /// newest released one below VERSION].
     #[arg(long)]
     stable: Option<Version>,
+    /// The salt of the cohort hash [default: random]: the same salt puts the same hosts
+    /// first (to keep the canaries of an earlier rollout).
+    #[arg(long)]
+    salt: Option<String>,
     #[command(flatten)]
     signing: Signing,
 }
@@ -189,8 +193,15 @@ impl Session {
 impl StartArgs {
     fn execute(self, global: &Global) -> Result<ExitCode> {
         let mut session = self.signing.session(global)?;
-        let mut salt = [0u8; 8];
-        getrandom::fill(&mut salt).context("no randomness for the cohort's salt")?;
+        let salt = match self.salt {
+            Some(salt) if !salt.is_empty() && salt.len() <= 64 => salt,
+            Some(_) => bail!("--salt: 1 to 64 characters"),
+            None => {
+                let mut salt = [0u8; 8];
+                getrandom::fill(&mut salt).context("no randomness for the cohort's salt")?;
+                hex::encode(salt)
+            }
+        };
         plan::start(
             &mut session.next,
             &session.current.release,
@@ -198,7 +209,7 @@ impl StartArgs {
             &self.version,
             self.stable.as_ref(),
             &self.stages,
-            hex::encode(salt),
+            salt,
         )?;
         let location = session.publish()?;
         report(global, &session.next, &location, None);
