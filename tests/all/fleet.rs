@@ -83,7 +83,7 @@ impl Prometheus {
             .spawn()
             .unwrap();
         let start = Instant::now();
-        while !http_get(port, "/-/ready").is_some_and(|(status, _)| status == 200) {
+        while http_get(port, "/-/ready").is_none_or(|(status, _)| status != 200) {
             if let Some(status) = child.try_wait().unwrap() {
                 panic!(
                     "prometheus exited ({status}): {}",
@@ -339,7 +339,7 @@ impl Load {
                 round += 1;
                 // Every host gets the trapping input every fourth round.
                 for (i, socket) in sockets.iter().enumerate() {
-                    let input = if (round + i) % 4 == 0 {
+                    let input = if (round + i).is_multiple_of(4) {
                         format!("{P2TR}{FLAKY_TRAP_SUFFIX}")
                     } else {
                         P2TR.to_owned()

@@ -111,8 +111,7 @@ pub fn start(
                 .get(name)
                 .into_iter()
                 .flat_map(|versions| versions.keys())
-                .filter(|v| *v < candidate && installable(v))
-                .next_back()
+                .rfind(|v| *v < candidate && installable(v))
                 .cloned()
                 .ok_or_else(|| RolloutError::NoStable {
                     name: name.clone(),
