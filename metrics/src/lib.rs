@@ -13,6 +13,7 @@
 //! | `anya_calls_total` | counter | `component`, `version`, `outcome` ([`CallOutcome`]) | [`Metrics::call`], [`CallCounter::record`] |
 //! | `anya_component_info` | gauge (1, info) | `component`, `version`, `digest` | [`Metrics::set_active`], [`Metrics::remove_component`] |
 //! | `anya_component_trial` | gauge (0/1) | `component` | [`Metrics::set_trial`], [`Metrics::remove_component`] |
+//! | `anya_host_info` | gauge (1, info) | `host_id` | [`Metrics::set_host_id`] |
 //! | `anya_index_refusals_total` | counter | `document` ([`IndexDocument`]), `reason` ([`IndexRefusal`]) | [`Metrics::index_refusal`] |
 //! | `anya_notifications_total` | counter | `outcome` (`delivered`, `failed`, `dropped`) | [`Metrics::notifications`] |
 //! | `anya_rollbacks_total` | counter | `component`, `trigger` (`automatic`, `operator`), `reason` ([`RollbackReason`]) | [`Metrics::rollback`] |
@@ -168,6 +169,8 @@ struct Cold {
     notifications: Notifications,
     /// (document, reason) → count.
     index_refusals: BTreeMap<(&'static str, &'static str), u64>,
+    /// This host's id (`STATE/host-id`), once known.
+    host_id: Option<String>,
 }
 
 /// One component version's call counts, read for rendering.
@@ -350,6 +353,12 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Sets this host's id: `anya_host_info{host_id} 1`. A rollout controller reads it to
+    /// know which hosts a stage holds (each host's cohort comes from its id).
+    pub fn set_host_id(&self, host_id: &str) {
+        self.cold().host_id = Some(host_id.to_owned());
+    }
+
     /// Counts a refused signed index document: `anya_index_refusals_total`.
     pub fn index_refusal(&self, document: IndexDocument, reason: IndexRefusal) {
         *self
@@ -445,6 +454,17 @@ impl Metrics {
                 &[("component", component)],
                 u8::from(*on_trial),
             );
+        }
+
+        let name = "anya_host_info";
+        family(
+            &mut out,
+            name,
+            Kind::Gauge,
+            "This host's id, from which it draws its rollout cohorts; always 1.",
+        );
+        if let Some(id) = &cold.host_id {
+            sample(&mut out, name, &[("host_id", id)], 1);
         }
 
         let name = "anya_index_refusals_total";

@@ -26,6 +26,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("anya_calls_total", "counter"),
     ("anya_component_info", "gauge"),
     ("anya_component_trial", "gauge"),
+    ("anya_host_info", "gauge"),
     ("anya_index_refusals_total", "counter"),
     ("anya_notifications_total", "counter"),
     ("anya_rollbacks_total", "counter"),
@@ -507,5 +508,16 @@ fn calls_are_counted_per_version_so_a_rollout_can_compare_candidate_and_stable()
         )
         .as_deref(),
         Some("2")
+    );
+}
+
+#[test]
+fn the_host_id_is_exposed_once_known() {
+    let m = Metrics::new();
+    assert!(samples_of(&m.render(), "anya_host_info").is_empty());
+    m.set_host_id("0123abcd");
+    assert_eq!(
+        samples_of(&m.render(), "anya_host_info"),
+        vec![r#"anya_host_info{host_id="0123abcd"} 1"#.to_owned()]
     );
 }

@@ -190,6 +190,14 @@ impl Fleet {
         cmd
     }
 
+    /// Signs `fixture` (and the validators it names, the first time) and publishes it.
+    fn publish(&self, fixture: &anya_fixtures::Fixture) {
+        let files = signed_files(self.publisher.root(), &[fixture]);
+        let mut args = vec!["publish".to_owned()];
+        args.extend(files.iter().map(|p| p.display().to_string()));
+        self.publisher(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
     /// The publisher's `anya`, asserting success; its stdout.
     fn publisher(&self, args: &[&str]) -> String {
         let out = anya_at(&self.publisher, &self.registry_url, args);
@@ -434,16 +442,13 @@ fn a_fleet_follows_staged_rollouts_gated_on_prometheus() {
     let registry = Distribution::start();
     let publisher = Node::new();
     let registry_url = registry.url("fleet");
-    let files = signed_files(publisher.root(), &[&BECH32_1_0_0, &BECH32_1_1_0]);
     let mut fleet = Fleet {
         policy: publisher.root().join("update_policy.toml"),
         publisher,
         registry_url,
         hosts: Vec::new(),
     };
-    let mut publish = vec!["publish".to_owned()];
-    publish.extend(files.iter().map(|p| p.display().to_string()));
-    fleet.publisher(&publish.iter().map(String::as_str).collect::<Vec<_>>());
+    fleet.publish(&BECH32_1_0_0);
     let offline = generate(&fleet.publisher, "offline");
     let online = generate(&fleet.publisher, "online");
     pin_index_root(&fleet.publisher, &[&offline], 1);
@@ -456,6 +461,10 @@ fn a_fleet_follows_staged_rollouts_gated_on_prometheus() {
         "--rollout-key",
         &online.public,
     ]);
+    // Hosts install nothing until the online key signs a first rollout document, which
+    // pins every component at its newest release.
+    let online_key = online.secret.to_str().unwrap().to_owned();
+    fleet.publisher(&["rollout", "step", "--key", &online_key]);
     // Every update installs by itself, trials last a minute, and a host's own trial lets
     // a quarter of failed calls through: only the fleet's analysis stops the bad version.
     std::fs::write(
@@ -471,7 +480,17 @@ fn a_fleet_follows_staged_rollouts_gated_on_prometheus() {
     let prometheus = Prometheus::start(&fleet.hosts.iter().map(|h| h.metrics).collect::<Vec<_>>());
     let load = Load::start(fleet.hosts.iter().map(Host::socket).collect());
     let ids = fleet.host_ids();
-    let online_key = online.secret.to_str().unwrap().to_owned();
+
+    // A new release: the rollout document names the old one, so hosts take nothing new
+    // until the controller signs the next (no window in which all would take it at once).
+    fleet.publish(&BECH32_1_1_0);
+    fleet.publisher(&["index", "release", "--key", &offline_key]);
+    fleet.cycle(jiff::SignedDuration::from_mins(2));
+    assert!(
+        fleet.versions().iter().all(|v| v == "1.0.0"),
+        "{:?}",
+        fleet.versions()
+    );
 
     // A good version, stage by stage: the cohort of each stage on 1.1.0, the rest on 1.0.0.
     let started = Instant::now();
@@ -524,12 +543,7 @@ fn a_fleet_follows_staged_rollouts_gated_on_prometheus() {
 
     // A bad version: aborted at its first stage; its cohort rolls back, the rest never
     // install it.
-    let flaky = signed_files(fleet.publisher.root(), &[&BECH32_FLAKY]);
-    let flaky = flaky
-        .iter()
-        .find(|p| p.ends_with("bech32-1.2.0.wasm"))
-        .expect("the flaky build");
-    fleet.publisher(&["publish", flaky.to_str().unwrap()]);
+    fleet.publish(&BECH32_FLAKY);
     fleet.publisher(&["index", "release", "--key", &offline_key]);
     let salt = salt_with_cohort(&ids, 500, 1, 3);
     fleet.publisher(&[
@@ -557,6 +571,7 @@ fn a_fleet_follows_staged_rollouts_gated_on_prometheus() {
         };
         assert_eq!(version, expected, "host {i}");
     }
+    let judged = Instant::now();
     let mut out = String::new();
     for _ in 0..5 {
         out = step(&fleet, &online, &prometheus);
@@ -570,6 +585,13 @@ fn a_fleet_follows_staged_rollouts_gated_on_prometheus() {
     );
     assert_eq!(fleet.rollout()["components"]["bech32"]["state"], "aborted");
     fleet.cycle(jiff::SignedDuration::from_mins(2));
+    eprintln!(
+        "figure: 1.2.0 aborted at its first stage ({} of {HOSTS} hosts) and its cohort back \
+         on 1.1.0 {:.1} s after the analysis began: {}",
+        cohort.len(),
+        judged.elapsed().as_secs_f64(),
+        out.lines().next().unwrap_or_default()
+    );
     assert!(
         fleet.versions().iter().all(|v| v == "1.1.0"),
         "{:?}",

@@ -335,7 +335,9 @@ fn a_rollout_gives_the_candidate_to_its_cohort_only() {
     let (offline, online) = (generate(&node, "offline"), generate(&node, "online"));
     pin_index_root(&node, &[&offline], 1);
     release(&node, &[&offline], &["--rollout-key", &online.public]);
-    ok(&node, &["install", "bech32", "1.0.0"]);
+    // The release names rollout keys: until the online key signs a rollout, nothing new.
+    let err = refused(&node, &["install", "bech32", "1.0.0"], 3);
+    assert!(err.contains("holds no rollout document"), "{err}");
     let release = std::fs::read(release_path(&node)).unwrap();
     let (_, payload) = envelope::unverified_payload(&release).unwrap();
     let release_ref = ReleaseRef {
@@ -373,6 +375,7 @@ fn a_rollout_gives_the_candidate_to_its_cohort_only() {
 
     // At 0 basis points no host is in the cohort: 1.1.0 is not this host's to take.
     push_rollout(1, 0, release_ref);
+    ok(&node, &["install", "bech32", "1.0.0"]);
     assert_eq!(node.anya(&["check"]).status.code(), Some(0));
     let status = ok(&node, &["status"]);
     assert!(

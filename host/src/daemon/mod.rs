@@ -183,6 +183,9 @@ impl Daemon {
         };
         let history = Arc::new(history);
         let metrics = Arc::new(anya_metrics::Metrics::new());
+        if !config.host_seed.is_empty() {
+            metrics.set_host_id(&config.host_seed);
+        }
         let notifier = start_notifier(&policy)?;
         let state = manager.store().state()?;
         // The metrics come from the state; the components load once serving has begun

@@ -335,6 +335,7 @@ fn index_refusal_labels(error: &crate::index::IndexError) -> (IndexDocument, Ind
     };
     match error {
         E::Missing { kind } => (document(kind), IndexRefusal::Missing),
+        E::NoRollout => (IndexDocument::Rollout, IndexRefusal::Missing),
         E::TooLarge { kind, .. } => (document(kind), IndexRefusal::TooLarge),
         E::Signatures { kind, .. } => (document(kind), IndexRefusal::Signatures),
         E::Malformed { kind, .. } => (document(kind), IndexRefusal::Malformed),

@@ -189,6 +189,18 @@ pub fn in_cohort(salt: &str, name: &ComponentName, host_id: &str, basis_points: 
 }
 
 impl Stage {
+    /// Every host on `stable`, nothing rolling out.
+    pub fn pinned(stable: Version) -> Self {
+        Self {
+            stable,
+            candidate: None,
+            basis_points: 0,
+            stages: Vec::new(),
+            salt: String::new(),
+            state: RolloutState::Progressing,
+        }
+    }
+
     /// The version host `host_id` should run.
     pub fn target(&self, name: &ComponentName, host_id: &str) -> &Version {
         match (&self.candidate, self.state) {

@@ -97,6 +97,12 @@ pub enum IndexError {
          (its trust store pins an index root)"
     )]
     Missing { kind: DocumentKind },
+    #[error(
+        "the release names rollout keys, but the registry holds no rollout document: this \
+         host installs nothing new until the rollout controller signs one (`anya rollout \
+         step` or `start`)"
+    )]
+    NoRollout,
     #[error("the {kind} is over the {cap}-byte cap")]
     TooLarge { kind: DocumentKind, cap: usize },
     #[error("the {kind}: {source}")]

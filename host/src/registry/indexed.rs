@@ -308,8 +308,10 @@ impl IndexedRegistry {
         release: &Accepted<Release>,
         now: jiff::Timestamp,
     ) -> Result<Option<Accepted<Rollout>>, RegistryError> {
+        // Rollouts are the online key's word: without one, no host may guess what is
+        // rolled out (it would take every released version at once).
         let Some(bytes) = self.inner.index_document(DocumentKind::Rollout)? else {
-            return Ok(None);
+            return Err(self.index_error(IndexError::NoRollout));
         };
         // Checked when the release was accepted.
         let keys = signers

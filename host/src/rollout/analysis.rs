@@ -169,8 +169,11 @@ pub enum Verdict {
     Abort { why: String },
     /// Prometheus could not be asked: never promote on silence.
     Pause { why: String },
-    /// No data to judge by: stay at this stage.
+    /// No data to judge by, or the stage's hosts do not all run the candidate yet: stay
+    /// at this stage.
     Hold { why: String },
+    /// No host of the fleet falls in this stage: nothing to judge; go on to the next.
+    Skip { why: String },
 }
 
 /// The verdict of `measurements` with at most `failure_limit` failures allowed.

@@ -26,4 +26,4 @@ pub use analysis::{Analysis, Condition, Measurement, Verdict};
 pub use plan::{Promotion, Stages};
 pub use prometheus::{Prometheus, PrometheusError};
 pub use registry::{Current, RolloutError};
-pub use step::{ComponentStep, step};
+pub use step::{ComponentStep, Readiness, step};

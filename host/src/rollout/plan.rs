@@ -194,12 +194,29 @@ fn active_stage<'a>(
     }
 }
 
-/// Drops from `document` what `release` no longer allows, so that hosts accept it: a
-/// revoked candidate aborts its rollout (and is no longer named). Returns what it
-/// changed, for the operator.
+/// Makes `document` fit `release`, so that hosts accept it and nothing is rolled out
+/// behind the controller's back. Returns what it changed, for the operator.
+///
+/// - A component the document does not name yet is pinned at its newest released version:
+///   a version released later reaches hosts only through `start`, never because a cron job
+///   re-signed the document over a new release.
+/// - A revoked candidate aborts its rollout (and is no longer named).
+/// - A revoked stable gives way to the newest released version below it (or, if none,
+///   the component is dropped: hosts then take what the release lists).
 pub fn rebind(document: &mut Rollout, release: &Release) -> Vec<String> {
     let mut changes = Vec::new();
-    for (name, stage) in &mut document.components {
+    for (name, versions) in &release.components {
+        if document.components.contains_key(name) {
+            continue;
+        }
+        let newest = versions.keys().rfind(|v| !release.is_revoked(name, v));
+        if let Some(newest) = newest {
+            document
+                .components
+                .insert(name.clone(), Stage::pinned(newest.clone()));
+        }
+    }
+    document.components.retain(|name, stage| {
         if let Some(candidate) = &stage.candidate
             && release.installable(name, candidate).is_none()
         {
@@ -210,7 +227,33 @@ pub fn rebind(document: &mut Rollout, release: &Release) -> Vec<String> {
             stage.state = RolloutState::Aborted;
             stage.stages.clear();
         }
-    }
+        if release.installable(name, &stage.stable).is_some() {
+            return true;
+        }
+        let below = release
+            .components
+            .get(name)
+            .into_iter()
+            .flat_map(|versions| versions.keys())
+            .rfind(|v| **v < stage.stable && release.installable(name, v).is_some());
+        match below {
+            Some(v) => {
+                changes.push(format!(
+                    "{name}: the release no longer gives {}: stable is {v} now",
+                    stage.stable
+                ));
+                stage.stable = v.clone();
+                true
+            }
+            None => {
+                changes.push(format!(
+                    "{name}: the release gives no version at or below {}: no longer named",
+                    stage.stable
+                ));
+                false
+            }
+        }
+    });
     changes
 }
 
@@ -431,5 +474,39 @@ mod tests {
         assert_eq!(changes.len(), 1, "{changes:?}");
         assert_eq!(doc.components[&name()].state, RolloutState::Aborted);
         assert_eq!(doc.components[&name()].candidate, None);
+    }
+
+    #[test]
+    fn rebinding_pins_new_components_and_moves_off_a_revoked_stable() {
+        let mut release = release(&["1.0.0", "1.1.0"]);
+        let mut doc = document();
+        assert!(rebind(&mut doc, &release).is_empty());
+        let stage = &doc.components[&name()];
+        assert_eq!(
+            (stage.stable.clone(), stage.candidate.clone()),
+            (Version::new(1, 1, 0), None)
+        );
+        // A later release with a newer version does not move the pin.
+        let package = release.components[&name()][&Version::new(1, 0, 0)].clone();
+        release
+            .components
+            .get_mut(&name())
+            .unwrap()
+            .insert(Version::new(1, 2, 0), package);
+        assert!(rebind(&mut doc, &release).is_empty());
+        assert_eq!(doc.components[&name()].stable, Version::new(1, 1, 0));
+        // A revoked stable gives way to the newest version below it.
+        release
+            .revoked
+            .insert(name(), [Version::new(1, 1, 0)].into());
+        let changes = rebind(&mut doc, &release);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(doc.components[&name()].stable, Version::new(1, 0, 0));
+        release.revoked.insert(
+            name(),
+            [Version::new(1, 0, 0), Version::new(1, 1, 0)].into(),
+        );
+        rebind(&mut doc, &release);
+        assert!(!doc.components.contains_key(&name()));
     }
 }

@@ -1,6 +1,7 @@
 //! The Prometheus HTTP API's instant query (`GET /api/v1/query`), as the rollout
 //! controller asks it: one number per series, or why there is none.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -51,7 +52,16 @@ enum Data {
 
 #[derive(Deserialize)]
 struct Series {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
     value: Sample,
+}
+
+/// One series of an answer: its labels and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampled {
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
 }
 
 /// `[timestamp, "value"]`.
@@ -77,6 +87,15 @@ impl Prometheus {
 
     /// The value of each series `promql` gives now (a scalar is one value).
     pub fn query(&self, promql: &str) -> Result<Vec<f64>, PrometheusError> {
+        Ok(self
+            .query_series(promql)?
+            .into_iter()
+            .map(|s| s.value)
+            .collect())
+    }
+
+    /// Each series `promql` gives now, with its labels (a scalar has none).
+    pub fn query_series(&self, promql: &str) -> Result<Vec<Sampled>, PrometheusError> {
         let url = self.endpoint();
         let unreachable = |reason: String| PrometheusError::Unreachable {
             url: url.to_string(),
@@ -117,9 +136,9 @@ impl Prometheus {
                 reason: answer.error.unwrap_or(answer.status),
             });
         }
-        let samples = match answer.data {
-            Some(Data::Vector(series)) => series.into_iter().map(|s| s.value).collect(),
-            Some(Data::Scalar(sample)) => vec![sample],
+        let samples: Vec<(BTreeMap<String, String>, Sample)> = match answer.data {
+            Some(Data::Vector(series)) => series.into_iter().map(|s| (s.metric, s.value)).collect(),
+            Some(Data::Scalar(sample)) => vec![(BTreeMap::new(), sample)],
             Some(Data::Matrix(_) | Data::String(_)) => {
                 return Err(malformed(
                     "the query gives a range or a string, not a number per series".into(),
@@ -129,8 +148,10 @@ impl Prometheus {
         };
         samples
             .into_iter()
-            .map(|Sample(_, value)| {
-                parse_value(&value).ok_or_else(|| malformed(format!("{value:?} is not a number")))
+            .map(|(labels, Sample(_, value))| {
+                let value = parse_value(&value)
+                    .ok_or_else(|| malformed(format!("{value:?} is not a number")))?;
+                Ok(Sampled { labels, value })
             })
             .collect()
     }

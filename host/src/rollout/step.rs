@@ -1,6 +1,7 @@
 //! `anya rollout step`: judge each progressing candidate's stage by its analysis, then
 //! promote it, abort it, pause it (Prometheus silent) or hold it (no data).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use semver::Version;
@@ -8,9 +9,9 @@ use serde::Serialize;
 
 use super::analysis::{Analysis, Measurement, Verdict, verdict};
 use super::plan::{self, Promotion};
-use super::prometheus::Prometheus;
+use super::prometheus::{Prometheus, PrometheusError};
 use crate::ids::ComponentName;
-use crate::index::{Rollout, RolloutState, Stage};
+use crate::index::{Rollout, RolloutState, Stage, in_cohort};
 
 /// What a step did to one component.
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +22,9 @@ pub struct ComponentStep {
     /// The share the stage was judged at.
     pub basis_points: u16,
     pub query: String,
+    /// Whether the stage's hosts ran the candidate when it was judged; `None` when
+    /// Prometheus could not say.
+    pub readiness: Option<Readiness>,
     pub measurements: Vec<Measurement>,
     pub verdict: Verdict,
     /// The promotion, when the verdict was to promote.
@@ -47,8 +51,36 @@ pub fn step(
         .map(|(name, stage)| {
             let candidate = stage.candidate.clone().expect("filtered on it");
             let query = analysis.query_for(&name, &candidate, &stage.stable);
-            let measurements = measure(prometheus, analysis, &query, sleep);
-            let verdict = verdict(&measurements, analysis.failure_limit, &analysis.success);
+            let readiness = readiness(prometheus, &name, &stage, &candidate);
+            let (measurements, verdict) = match &readiness {
+                Err(error) => (
+                    Vec::new(),
+                    Verdict::Pause {
+                        why: format!("Prometheus did not answer: {error}"),
+                    },
+                ),
+                Ok(Readiness::Empty { hosts }) => (
+                    Vec::new(),
+                    Verdict::Skip {
+                        why: format!("none of the {hosts} hosts Prometheus sees is in this stage"),
+                    },
+                ),
+                Ok(Readiness::Waiting { expected, running }) => (
+                    Vec::new(),
+                    Verdict::Hold {
+                        why: format!(
+                            "{running} of the {expected} hosts in this stage run {candidate} \
+                             so far"
+                        ),
+                    },
+                ),
+                Ok(Readiness::Unknown | Readiness::Ready { .. }) => {
+                    let measurements = measure(prometheus, analysis, &query, sleep);
+                    let verdict =
+                        verdict(&measurements, analysis.failure_limit, &analysis.success);
+                    (measurements, verdict)
+                }
+            };
             let promotion = apply(document, &name, &verdict);
             tracing::info!(component = %name, %candidate, basis_points = stage.basis_points, ?verdict, ?promotion, "rollout step");
             ComponentStep {
@@ -57,12 +89,73 @@ pub fn step(
                 candidate,
                 basis_points: stage.basis_points,
                 query,
+                readiness: readiness.ok(),
                 measurements,
                 verdict,
                 promotion,
             }
         })
         .collect()
+}
+
+/// Whether the hosts a stage holds run the candidate, as the fleet's metrics tell: every
+/// host exports its id (`anya_host_info`), from which the controller draws the same
+/// cohort the host does, and its running version (`anya_component_info`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "readiness")]
+pub enum Readiness {
+    /// The hosts export no ids: the stage is judged by its data alone.
+    Unknown,
+    /// None of the `hosts` scraped falls in this stage.
+    Empty { hosts: usize },
+    /// Only `running` of the stage's `expected` hosts run the candidate so far (they have
+    /// not checked yet, or cannot install it).
+    Waiting { expected: usize, running: usize },
+    /// Every host of the stage runs the candidate.
+    Ready { expected: usize },
+}
+
+fn readiness(
+    prometheus: &Prometheus,
+    name: &ComponentName,
+    stage: &Stage,
+    candidate: &Version,
+) -> Result<Readiness, PrometheusError> {
+    let hosts: BTreeSet<String> = prometheus
+        .query_series("anya_host_info")?
+        .into_iter()
+        .filter_map(|s| s.labels.get("host_id").cloned())
+        .collect();
+    if hosts.is_empty() {
+        return Ok(Readiness::Unknown);
+    }
+    let expected: BTreeSet<&String> = hosts
+        .iter()
+        .filter(|id| in_cohort(&stage.salt, name, id, stage.basis_points))
+        .collect();
+    if expected.is_empty() {
+        return Ok(Readiness::Empty { hosts: hosts.len() });
+    }
+    // Names and versions hold no quote: their grammars forbid it.
+    let running: BTreeSet<String> = prometheus
+        .query_series(&format!(
+            "anya_component_info{{component=\"{name}\",version=\"{candidate}\"}} \
+             * on(instance) group_left(host_id) anya_host_info"
+        ))?
+        .into_iter()
+        .filter_map(|s| s.labels.get("host_id").cloned())
+        .collect();
+    let running = expected.iter().filter(|id| running.contains(**id)).count();
+    Ok(if running < expected.len() {
+        Readiness::Waiting {
+            expected: expected.len(),
+            running,
+        }
+    } else {
+        Readiness::Ready {
+            expected: expected.len(),
+        }
+    })
 }
 
 /// Up to `count` measurements, each after `interval`; stops early once the verdict can
@@ -105,7 +198,7 @@ fn measure(
 /// What `verdict` does to `name`'s stage.
 fn apply(document: &mut Rollout, name: &ComponentName, verdict: &Verdict) -> Option<Promotion> {
     let state = match verdict {
-        Verdict::Promote => {
+        Verdict::Promote | Verdict::Skip { .. } => {
             return plan::promote(document, name).ok();
         }
         Verdict::Abort { .. } => RolloutState::Aborted,

@@ -76,9 +76,10 @@ pub struct StartArgs {
 
 #[derive(Debug, Args)]
 pub struct StepArgs {
-    /// The Prometheus server that scrapes the hosts' /metrics.
+    /// The Prometheus server that scrapes the hosts' /metrics (needed when a rollout is
+    /// progressing; without one, step only renews the document).
     #[arg(long, value_name = "URL")]
-    prometheus: Url,
+    prometheus: Option<Url>,
     /// The analysis query (PromQL; {{component}}, {{candidate}}, {{stable}} and
     /// {{window}} are filled in) [default: the candidate's share of calls that failed in
     /// the guest, fleet-wide].
@@ -202,6 +203,16 @@ impl StartArgs {
                 hex::encode(salt)
             }
         };
+        // A component the last document did not name has no stable yet: the one just
+        // pinned by re-binding is the newest release, not what the fleet runs.
+        let named_before = session
+            .current
+            .rollout
+            .as_ref()
+            .is_some_and(|r| r.components.contains_key(&self.name));
+        if !named_before {
+            session.next.components.remove(&self.name);
+        }
         plan::start(
             &mut session.next,
             &session.current.release,
@@ -231,14 +242,24 @@ impl StepArgs {
             failure_limit: self.failure_limit,
             window: self.window,
         };
-        let prometheus = Prometheus::new(self.prometheus.clone(), self.query_timeout);
-        let steps = rollout::step(
-            &mut session.next,
-            &prometheus,
-            &analysis,
-            self.only.as_ref(),
-            &std::thread::sleep,
-        );
+        let progressing = session.next.components.iter().any(|(name, stage)| {
+            self.only.as_ref().is_none_or(|o| o == name)
+                && stage.state == RolloutState::Progressing
+                && stage.candidate.is_some()
+        });
+        let steps = match (&self.prometheus, progressing) {
+            (_, false) => Vec::new(),
+            (None, true) => {
+                bail!("a rollout is progressing: give --prometheus URL to judge its stage")
+            }
+            (Some(url), true) => rollout::step(
+                &mut session.next,
+                &Prometheus::new(url.clone(), self.query_timeout),
+                &analysis,
+                self.only.as_ref(),
+                &std::thread::sleep,
+            ),
+        };
         let location = session.publish()?;
         if global.json {
             output::json(&serde_json::json!({
@@ -350,6 +371,10 @@ fn describe_verdict(s: &rollout::ComponentStep) -> String {
         (Verdict::Abort { why }, _) => format!("ABORTED: {why}; hosts go back to {}", s.stable),
         (Verdict::Pause { why }, _) => format!("paused: {why}"),
         (Verdict::Hold { why }, _) => format!("held at this stage: {why}"),
+        (Verdict::Skip { why }, Some(Promotion::Stage { basis_points })) => {
+            format!("{why}; on to {}", percent(*basis_points))
+        }
+        (Verdict::Skip { why }, _) => format!("{why}; it is stable now"),
     }
 }
 
