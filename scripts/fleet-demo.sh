@@ -60,12 +60,15 @@ sign bech32_v1_1 bech32-v1.1 bech32-1.1.0
 sign bech32_flaky bech32-flaky bech32-1.2.0
 sign bip173_vectors bip173-vectors bip173-vectors-1.0.0
 sign bip350_vectors bip350-vectors bip350-vectors-1.0.0
-show publisher publish "$demo"/packages/{bech32-1.0.0,bech32-1.1.0,bip173-vectors-1.0.0,bip350-vectors-1.0.0}.wasm
+show publisher publish "$demo"/packages/{bech32-1.0.0,bip173-vectors-1.0.0,bip350-vectors-1.0.0}.wasm
 
 step "sign the release index (offline key) naming the rollout key (online), and pin its root"
 # The trust store: the package key, and the index root every host pins.
 printf '[index]\nrelease_keys = ["%s"]\nrelease_threshold = 1\n' "$offline_hex" >> "$demo/trust.toml"
 show publisher index release --key "$demo/keys/offline.key" --rollout-key "$demo/keys/online.pub"
+# Hosts install nothing until the online key signs a first rollout document (it pins every
+# component at its newest release).
+show publisher rollout step --key "$demo/keys/online.key"
 
 step "start $hosts hosts on bech32 1.0.0 (their own state folders), and a Prometheus scraping them"
 cat > "$demo/update_policy.toml" <<'EOF'
@@ -139,6 +142,12 @@ versions() {
 }
 controller() { publisher rollout step --key "$demo/keys/online.key" --prometheus "$prometheus_url" --interval 2s --count 3 --window 20s; }
 
+step "publish bech32 1.1.0 and release it: hosts take nothing until the rollout starts"
+show publisher publish "$demo/packages/bech32-1.1.0.wasm"
+show publisher index release --key "$demo/keys/offline.key"
+cycle
+echo "hosts: $(versions)"
+
 step "roll bech32 1.1.0 out: 5% -> 25% -> 50% -> 100%, each stage judged by Prometheus"
 started=$SECONDS
 show publisher rollout start bech32 1.1.0 --stages 5,25,50,100 --key "$demo/keys/online.key"
@@ -150,7 +159,11 @@ for _ in $(seq 1 12); do
 done
 cycle
 echo "hosts: $(versions)"
-echo "(every host on 1.1.0 $((SECONDS - started)) s after the start)"
+if versions | grep -qx " *$hosts 1.1.0 *"; then
+  echo "(every host on 1.1.0 $((SECONDS - started)) s after the start)"
+else
+  echo "(not every host is on 1.1.0 after 12 steps: see anya rollout status)"; publisher rollout status
+fi
 
 step "a bad version, 1.2.0: it traps on the inputs ending in '!'"
 show publisher publish "$demo/packages/bech32-1.2.0.wasm"
