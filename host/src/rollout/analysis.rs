@@ -30,6 +30,9 @@ pub struct Analysis {
     pub failure_limit: u32,
     /// The range of the default query's `increase`.
     pub window: Duration,
+    /// How many hosts the fleet has, when known: a stage is judged only while Prometheus
+    /// sees at least that many (a partial view could take a stage for empty).
+    pub fleet_size: Option<usize>,
 }
 
 impl Analysis {
@@ -285,6 +288,7 @@ mod tests {
             count: 1,
             failure_limit: 0,
             window: Duration::from_secs(60),
+            fleet_size: None,
         };
         let q = analysis.query_for(
             &ComponentName::parse("fee").unwrap(),

@@ -8,7 +8,7 @@
 //! - [`analysis`]: an Argo-style analysis (query, success condition, interval, count,
 //!   failure limit) and the verdict its measurements give;
 //! - [`prometheus`]: the instant-query client;
-//! - [`step`]: one controller step: measure, judge, apply;
+//! - [`step`](mod@step): one controller step: measure, judge, apply;
 //! - [`registry`]: reading the current documents from a registry, sealing and pushing the
 //!   next.
 //!

@@ -58,20 +58,25 @@ pub enum Promotion {
     Completed,
 }
 
-/// The document after `current` (or the first one), bound to `release`, expiring after
-/// `lifetime`.
+/// The document after `current` (or a fresh one), numbered after `after` (the version
+/// of whatever the registry holds), bound to `release`, expiring after `lifetime`.
 pub fn next_document(
     current: Option<&Rollout>,
+    after: Option<u64>,
     release: ReleaseRef,
     now: Timestamp,
     lifetime: SignedDuration,
-) -> Rollout {
-    Rollout {
-        version: current.map_or(1, |c| c.version + 1),
+) -> Result<Rollout, RolloutError> {
+    let version = match after {
+        None => 1,
+        Some(v) => v.checked_add(1).ok_or(RolloutError::VersionsExhausted)?,
+    };
+    Ok(Rollout {
+        version,
         expires: now.saturating_add(lifetime).unwrap_or(Timestamp::MAX),
         release,
         components: current.map(|c| c.components.clone()).unwrap_or_default(),
-    }
+    })
 }
 
 /// Starts rolling `candidate` of `name` out through `stages`, from `stable` (given, or
@@ -295,6 +300,7 @@ mod tests {
     fn document() -> Rollout {
         next_document(
             None,
+            None,
             ReleaseRef {
                 version: 1,
                 sha256: Digest::of(b"r"),
@@ -302,6 +308,7 @@ mod tests {
             Timestamp::UNIX_EPOCH,
             SignedDuration::from_hours(72),
         )
+        .unwrap()
     }
 
     #[test]
@@ -379,11 +386,21 @@ mod tests {
         ));
         let next = next_document(
             Some(&doc),
+            Some(doc.version),
+            doc.release,
+            Timestamp::UNIX_EPOCH,
+            SignedDuration::from_hours(1),
+        )
+        .unwrap();
+        assert_eq!(next.version, 2);
+        let err = next_document(
+            Some(&doc),
+            Some(u64::MAX),
             doc.release,
             Timestamp::UNIX_EPOCH,
             SignedDuration::from_hours(1),
         );
-        assert_eq!(next.version, 2);
+        assert!(matches!(err, Err(RolloutError::VersionsExhausted)));
     }
 
     #[test]

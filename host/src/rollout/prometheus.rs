@@ -96,14 +96,15 @@ impl Prometheus {
 
     /// Each series `promql` gives now, with its labels (a scalar has none).
     pub fn query_series(&self, promql: &str) -> Result<Vec<Sampled>, PrometheusError> {
-        let url = self.endpoint();
+        let endpoint = self.endpoint();
+        let url = Self::shown(&endpoint);
         let unreachable = |reason: String| PrometheusError::Unreachable {
-            url: url.to_string(),
+            url: url.clone(),
             reason,
         };
         let mut response = self
             .agent
-            .get(url.as_str())
+            .get(endpoint.as_str())
             .query("query", promql)
             .call()
             .map_err(|e| unreachable(e.to_string()))?;
@@ -115,7 +116,7 @@ impl Prometheus {
             .read_to_string()
             .map_err(|e| unreachable(e.to_string()))?;
         let malformed = |reason: String| PrometheusError::Malformed {
-            url: url.to_string(),
+            url: url.clone(),
             reason,
         };
         let answer: Answer = match serde_json::from_str(&body) {
@@ -123,7 +124,7 @@ impl Prometheus {
             Err(e) if status == 200 => return Err(malformed(e.to_string())),
             Err(_) => {
                 return Err(PrometheusError::Refused {
-                    url: url.to_string(),
+                    url: url.clone(),
                     status,
                     reason: body.chars().take(200).collect(),
                 });
@@ -131,7 +132,7 @@ impl Prometheus {
         };
         if answer.status != "success" || status != 200 {
             return Err(PrometheusError::Refused {
-                url: url.to_string(),
+                url: url.clone(),
                 status,
                 reason: answer.error.unwrap_or(answer.status),
             });
@@ -154,6 +155,15 @@ impl Prometheus {
                 Ok(Sampled { labels, value })
             })
             .collect()
+    }
+
+    /// The endpoint as messages show it: without a password the URL may carry.
+    fn shown(url: &Url) -> String {
+        let mut shown = url.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        shown.to_string()
     }
 
     fn endpoint(&self) -> Url {

@@ -51,7 +51,7 @@ pub fn step(
         .map(|(name, stage)| {
             let candidate = stage.candidate.clone().expect("filtered on it");
             let query = analysis.query_for(&name, &candidate, &stage.stable);
-            let readiness = readiness(prometheus, &name, &stage, &candidate);
+            let readiness = readiness(prometheus, &name, &stage, &candidate, analysis.fleet_size);
             let (measurements, verdict) = match &readiness {
                 Err(error) => (
                     Vec::new(),
@@ -72,6 +72,12 @@ pub fn step(
                             "{running} of the {expected} hosts in this stage run {candidate} \
                              so far"
                         ),
+                    },
+                ),
+                Ok(Readiness::PartialView { seen, fleet }) => (
+                    Vec::new(),
+                    Verdict::Hold {
+                        why: format!("Prometheus sees {seen} of the fleet's {fleet} hosts"),
                     },
                 ),
                 Ok(Readiness::Unknown | Readiness::Ready { .. }) => {
@@ -113,6 +119,8 @@ pub enum Readiness {
     Waiting { expected: usize, running: usize },
     /// Every host of the stage runs the candidate.
     Ready { expected: usize },
+    /// Prometheus sees fewer hosts than the fleet has (`--fleet-size`).
+    PartialView { seen: usize, fleet: usize },
 }
 
 fn readiness(
@@ -120,12 +128,21 @@ fn readiness(
     name: &ComponentName,
     stage: &Stage,
     candidate: &Version,
+    fleet_size: Option<usize>,
 ) -> Result<Readiness, PrometheusError> {
     let hosts: BTreeSet<String> = prometheus
         .query_series("anya_host_info")?
         .into_iter()
         .filter_map(|s| s.labels.get("host_id").cloned())
         .collect();
+    if let Some(fleet) = fleet_size
+        && hosts.len() < fleet
+    {
+        return Ok(Readiness::PartialView {
+            seen: hosts.len(),
+            fleet,
+        });
+    }
     if hosts.is_empty() {
         return Ok(Readiness::Unknown);
     }

@@ -18,7 +18,8 @@ use anya_host::index::{Rollout, RolloutState};
 use anya_host::keys::{self, SecretKey};
 use anya_host::registry::{Registry, RegistryLocation};
 use anya_host::rollout::analysis::{self, Analysis, Condition};
-use anya_host::rollout::{self, Current, Prometheus, Stages, plan};
+use anya_host::rollout::registry::Unverified;
+use anya_host::rollout::{self, Current, Prometheus, RolloutError, Stages, plan};
 
 use crate::global::{self, Global};
 use crate::output;
@@ -53,6 +54,11 @@ pub struct Signing {
     /// The registry [default: --registry].
     #[arg(long, value_name = "DIR|oci://HOST/PREFIX")]
     to: Option<RegistryLocation>,
+    /// When the registry's rollout document does not verify (another key signed it, it
+    /// was damaged): sign a fresh one numbered after it, every component pinned at its
+    /// newest release.
+    #[arg(long)]
+    reset: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +109,10 @@ pub struct StepArgs {
     /// Time allowed for each query.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     query_timeout: Duration,
+    /// How many hosts the fleet has: a stage is judged only while Prometheus sees that
+    /// many (without it, a partial view could take a small stage for empty and skip it).
+    #[arg(long, value_name = "N")]
+    fleet_size: Option<usize>,
     /// Step only this component's rollout.
     #[arg(long)]
     only: Option<ComponentName>,
@@ -158,15 +168,22 @@ impl Signing {
             .clone()
             .unwrap_or_else(|| global.registry_location());
         let registry = global.open_registry(&location)?;
-        let current = Current::read(registry.as_ref())?;
+        let unverified = if self.reset {
+            Unverified::StartAfter
+        } else {
+            Unverified::Refuse
+        };
+        let now = global::clock()?.now();
+        let current = read_current(global, registry.as_ref(), now, unverified)?;
         current.check_signers(&keys.iter().collect::<Vec<_>>())?;
         let lifetime = SignedDuration::from_hours(24 * i64::from(self.expires_in.max(1)));
         let mut next = plan::next_document(
             current.rollout.as_ref(),
+            current.rollout_version,
             current.release_ref,
-            global::clock()?.now(),
+            now,
             lifetime,
-        );
+        )?;
         for change in plan::rebind(&mut next, &current.release) {
             eprintln!("note: {change}");
         }
@@ -180,8 +197,10 @@ impl Signing {
 }
 
 impl Session {
-    /// Signs and pushes the next document; where it went.
+    /// Signs and pushes the next document, unless another command pushed one since this
+    /// one read the registry; where it went.
     fn publish(&self) -> Result<String> {
+        self.current.check_unchanged(self.registry.as_ref())?;
         let keys: Vec<&SecretKey> = self.keys.iter().collect();
         Ok(rollout::registry::publish(
             self.registry.as_ref(),
@@ -233,6 +252,14 @@ impl StepArgs {
         if self.count == 0 {
             bail!("--count must be at least 1");
         }
+        if self.failure_limit >= self.count {
+            bail!(
+                "--failure-limit {} with --count {}: the analysis could never fail; keep it \
+                 below the count",
+                self.failure_limit,
+                self.count
+            );
+        }
         let mut session = self.signing.session(global)?;
         let analysis = Analysis {
             query: self.query.clone(),
@@ -241,6 +268,7 @@ impl StepArgs {
             count: self.count,
             failure_limit: self.failure_limit,
             window: self.window,
+            fleet_size: self.fleet_size,
         };
         let progressing = session.next.components.iter().any(|(name, stage)| {
             self.only.as_ref().is_none_or(|o| o == name)
@@ -269,13 +297,14 @@ impl StepArgs {
             }));
         } else {
             for s in &steps {
-                println!(
+                let line = format!(
                     "{} {}: at {}: {}",
                     s.component,
                     s.candidate,
                     percent(s.basis_points),
                     describe_verdict(s)
                 );
+                println!("{}", output::printable(&line));
             }
             if steps.is_empty() {
                 println!("no rollout is progressing; the document was renewed");
@@ -290,7 +319,8 @@ impl StatusArgs {
     fn execute(self, global: &Global) -> Result<ExitCode> {
         let location = self.from.unwrap_or_else(|| global.registry_location());
         let registry = global.open_registry(&location)?;
-        let current = Current::read(registry.as_ref())?;
+        let now = global::clock()?.now();
+        let current = read_current(global, registry.as_ref(), now, Unverified::Refuse)?;
         let Some(document) = &current.rollout else {
             if global.json {
                 output::json(&serde_json::json!({"rollout": null}));
@@ -313,6 +343,18 @@ impl ChangeArgs {
         report(global, &session.next, &location, None);
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The registry's documents, the release verified against the trust store's index root.
+fn read_current(
+    global: &Global,
+    registry: &dyn Registry,
+    now: jiff::Timestamp,
+    unverified: Unverified,
+) -> Result<Current> {
+    let trust = global.trust_store()?;
+    let root = trust.index_root().ok_or(RolloutError::NoRoot)?;
+    Ok(Current::read(registry, root, now, unverified)?)
 }
 
 /// Prints `document` (pushed to, or read from, `location`).
@@ -400,11 +442,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{text:?}: expected a whole number and a unit, as 30s"))?;
-    Ok(match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("{text:?}: the unit is ms, s, m or h")),
-    })
+    let seconds = |per: u64| {
+        n.checked_mul(per)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{text:?} is too long"))
+    };
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => seconds(1),
+        "m" => seconds(60),
+        "h" => seconds(3600),
+        _ => Err(format!("{text:?}: the unit is ms, s, m or h")),
+    }
 }
