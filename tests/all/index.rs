@@ -405,3 +405,145 @@ fn a_rollout_gives_the_candidate_to_its_cohort_only() {
     let err = refused(&node, &["check"], 3);
     assert!(err.contains("refused (mix and match)"), "{err}");
 }
+
+#[test]
+fn the_controller_signs_only_over_what_it_verified_and_never_over_a_push_it_missed() {
+    let node = Node::new();
+    node.publish(&BECH32_1_0_0);
+    node.publish(&BECH32_1_1_0);
+    let (offline, online, other) = (
+        generate(&node, "offline"),
+        generate(&node, "online"),
+        generate(&node, "other"),
+    );
+    pin_index_root(&node, &[&offline], 1);
+    release(&node, &[&offline], &["--rollout-key", &online.public]);
+    let start = [
+        "rollout", "start", "bech32", "1.1.0", "--stable", "1.0.0", "--stages", "50,100",
+    ];
+
+    // A key the release does not name signs nothing hosts would take.
+    let err = refused(&node, &[&start[..], &["--key", secret(&other)]].concat(), 3);
+    assert!(
+        err.contains("is not one of the release's rollout keys"),
+        "{err}"
+    );
+    // A release that does not verify against the pinned root is not built on.
+    let trust = std::fs::read_to_string(node.trust_path()).unwrap();
+    pin_index_root(&node, &[&other], 1);
+    let err = refused(&node, &["rollout", "status"], 3);
+    assert!(
+        err.contains("the release index in") && err.contains("refused"),
+        "{err}"
+    );
+    node.write_trust(&trust);
+
+    ok(&node, &[&start[..], &["--key", secret(&online)]].concat());
+    let status = ok(&node, &["rollout", "status"]);
+    assert!(
+        status.contains("bech32: 1.1.0 on 50% of hosts (progressing), 1.0.0 elsewhere"),
+        "{status}"
+    );
+
+    // A rollout document the release's keys did not sign (version 7): nothing builds on
+    // it, until --reset signs a fresh one after it.
+    let forged = Rollout {
+        version: 7,
+        expires: node.now() + 72.hours(),
+        release: ReleaseRef {
+            version: 1,
+            sha256: anya_host::ids::Digest::of(b"x"),
+        },
+        components: Default::default(),
+    };
+    let other_key = anya_host::keys::read_secret_key(&other.secret).unwrap();
+    let file = node.root().join("forged.json");
+    std::fs::write(
+        &file,
+        envelope::seal(
+            ROLLOUT_TYPE,
+            &serde_json::to_vec(&forged).unwrap(),
+            &[&other_key],
+        ),
+    )
+    .unwrap();
+    ok(&node, &["index", "push", file.to_str().unwrap()]);
+    let err = refused(
+        &node,
+        &["rollout", "pause", "bech32", "--key", secret(&online)],
+        3,
+    );
+    assert!(
+        err.contains("(version 7) does not verify") && err.contains("--reset"),
+        "{err}"
+    );
+    ok(
+        &node,
+        &["rollout", "step", "--key", secret(&online), "--reset"],
+    );
+    let out = ok(&node, &["--json", "rollout", "status"]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["rollout"]["version"], 8, "{json}");
+    assert_eq!(
+        json["rollout"]["components"]["bech32"]["stable"], "1.1.0",
+        "{json}"
+    );
+
+    // A push by another command while this one ran is never overwritten: a step held up
+    // by a Prometheus that does not answer finds the registry changed and pushes nothing.
+    ok(
+        &node,
+        &[
+            "rollout",
+            "start",
+            "bech32",
+            "1.1.0",
+            "--stable",
+            "1.0.0",
+            "--stages",
+            "50,100",
+            "--key",
+            secret(&online),
+            "--reset",
+        ],
+    );
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let _connection = silent.accept();
+        std::thread::sleep(std::time::Duration::from_secs(4));
+    });
+    let mut step = node.command(
+        &crate::common::anya_bin(),
+        &[
+            "rollout",
+            "step",
+            "--key",
+            secret(&online),
+            "--prometheus",
+            &url,
+            "--query-timeout",
+            "3s",
+        ],
+    );
+    let step = step
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    ok(
+        &node,
+        &["rollout", "pause", "bech32", "--key", secret(&online)],
+    );
+    let out = step.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("changed while this command ran"),
+        "{stderr}"
+    );
+    held.join().unwrap();
+    let status = ok(&node, &["rollout", "status"]);
+    assert!(status.contains("(paused)"), "{status}");
+}
