@@ -613,6 +613,12 @@ fn a_fleet_follows_staged_rollouts_gated_on_prometheus() {
                 "host {i}:\n{}",
                 host.metrics()
             );
+            // Its watermark came down with it: a later rollout of 1.2.0 would reach it.
+            assert!(
+                host.journal().contains("watermark-lowered"),
+                "{}",
+                host.journal()
+            );
         } else {
             assert!(
                 !host.journal().contains("1.2.0"),

@@ -453,16 +453,13 @@ impl Daemon {
                 if let Err(e) = self.run_cycle() {
                     tracing::error!(error = %e, "scheduler cycle failed");
                 }
-                next = Scheduler::next_check(&self.policy.load(), now, host_seed);
-                // A deferred update waits for its planned minute, not for the next check.
-                if let Some(planned) = self
+                // A deferred update waits for its planned minute, and a registry that did
+                // not answer is asked again sooner, not at the next check.
+                next = self
                     .scheduler
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .next_planned(now)
-                {
-                    next = next.min(planned);
-                }
+                    .next_due(&self.policy.load(), now, host_seed);
                 tracing::debug!(%next, "next check");
             }
             let mut slept = Duration::ZERO;

@@ -91,6 +91,16 @@ pub enum RegistryError {
 impl RegistryError {
     /// The CLI's exit code for it (see the README): 4 for what does not exist, 3 for a
     /// refusal, 1 otherwise.
+    /// Whether asking again later may succeed: the registry could not be reached or
+    /// failed on its side (not a refusal of what it answered).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Io { .. } => true,
+            Self::Remote { reason, .. } => !reason.is_refusal(),
+            _ => false,
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::UnknownVersion { .. }

@@ -16,6 +16,7 @@
 //! `scheduler`), not at every cycle.
 
 pub mod quiet;
+pub mod retry;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::store::{DaemonFile, JournalEntry};
 use crate::update::{self, TrialEvent, UpdateError, UpdateInfo, UpdateManager, plan};
 
 pub use quiet::{LoadHistory, QuietSlot};
+pub use retry::{Backoff, Retrying};
 
 /// Who the scheduler is, in the journal.
 pub const ACTOR: &str = "scheduler";
@@ -127,6 +129,9 @@ pub struct CycleReport {
     pub trial_events: Vec<TrialEvent>,
     /// When the next update is planned.
     pub planned: Vec<Planned>,
+    /// An install failed because the registry did not answer (the scheduler retries
+    /// sooner than its interval).
+    pub registry_failure: Option<String>,
     /// Where the signed index sent this host down (an aborted rollout, a revoked
     /// version), and how it went.
     pub descents: Vec<DescentReport>,
@@ -151,6 +156,8 @@ pub struct Scheduler {
     /// (component, version) already announced.
     announced: HashSet<(ComponentName, Version)>,
     planned: BTreeMap<ComponentName, Planned>,
+    /// Retries after the registry did not answer.
+    backoff: Backoff,
 }
 
 impl Scheduler {
@@ -160,7 +167,27 @@ impl Scheduler {
             journaled: HashSet::new(),
             announced: HashSet::new(),
             planned: BTreeMap::new(),
+            backoff: Backoff::default(),
         }
+    }
+
+    /// When the cycle after one at `now` is due: the next check (see
+    /// [`next_check`](Self::next_check)), sooner while retrying a registry that did not
+    /// answer, or at a planned update's minute.
+    pub fn next_due(&self, policy: &Policy, now: Timestamp, host_seed: &str) -> Timestamp {
+        let mut next = Self::next_check(policy, now, host_seed);
+        if let Some(retry) = self.backoff.retrying() {
+            next = next.min(retry.next);
+        }
+        if let Some(planned) = self.next_planned(now) {
+            next = next.min(planned);
+        }
+        next
+    }
+
+    /// Where the scheduler stands while the registry does not answer.
+    pub fn retrying(&self) -> Option<&Retrying> {
+        self.backoff.retrying()
     }
 
     /// The updates planned for later.
@@ -202,7 +229,45 @@ impl Scheduler {
         policy: &Policy,
     ) -> Result<CycleReport, UpdateError> {
         let now = manager.now();
-        update::with_actor(ACTOR, || self.cycle_inner(manager, policy, now))
+        let cycle = update::with_actor(ACTOR, || self.cycle_inner(manager, policy, now));
+        let unanswered = match &cycle {
+            Err(UpdateError::Registry(e)) if e.is_transient() => Some(e.to_string()),
+            Ok(report) => report.registry_failure.clone(),
+            Err(_) => None,
+        };
+        self.note_registry(manager, policy, now, unanswered);
+        cycle
+    }
+
+    /// Backs off while the registry does not answer (`failure`), back to the interval once
+    /// it does; `registry-retry.json` says where it stands.
+    fn note_registry(
+        &mut self,
+        manager: &UpdateManager,
+        policy: &Policy,
+        now: Timestamp,
+        failure: Option<String>,
+    ) {
+        let store = manager.store();
+        let written = match failure {
+            Some(reason) => {
+                let next =
+                    self.backoff
+                        .failed(now, reason.clone(), policy.auto_update.check_interval);
+                tracing::warn!(%reason, %next, "the registry did not answer: what runs serves on; trying again then");
+                let retry = self.backoff.retrying().expect("just failed");
+                let bytes = serde_json::to_vec_pretty(retry).expect("serializes");
+                store.write_daemon_file(DaemonFile::RegistryRetry, &bytes)
+            }
+            None if self.backoff.succeeded() => {
+                tracing::info!("the registry answers again");
+                store.remove_daemon_file(DaemonFile::RegistryRetry)
+            }
+            None => Ok(()),
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, "could not record the registry's retries");
+        }
     }
 
     fn cycle_inner(
@@ -273,6 +338,9 @@ impl Scheduler {
                 match result {
                     Ok(outcome) => decision.installed = Some(outcome),
                     Err(e) => {
+                        if matches!(&e, UpdateError::Registry(r) if r.is_transient()) {
+                            report.registry_failure = Some(e.to_string());
+                        }
                         decision.decision = DecisionKind::Failed;
                         decision.reason = e.to_string();
                     }

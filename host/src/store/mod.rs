@@ -12,6 +12,7 @@
 //!   journal.jsonl               see [`JournalEntry`]
 //!   schedule.json               updates the daemon's scheduler planned ([`DaemonFile`])
 //!   load-history.json           calls per minute of the week ([`DaemonFile`])
+//!   registry-retry.json         the scheduler retrying a registry that did not answer
 //!   daemon/control.sock         the daemon's control socket (0600, folder 0700)
 //!   anya.lock                   one writer at a time
 //! ```
@@ -74,6 +75,8 @@ pub enum DaemonFile {
     Schedule,
     /// Calls per minute of the week, for choosing the quietest time.
     LoadHistory,
+    /// Where the scheduler stands while the registry does not answer.
+    RegistryRetry,
 }
 
 impl DaemonFile {
@@ -81,6 +84,7 @@ impl DaemonFile {
         match self {
             Self::Schedule => "schedule.json",
             Self::LoadHistory => "load-history.json",
+            Self::RegistryRetry => "registry-retry.json",
         }
     }
 }
@@ -92,6 +96,16 @@ pub struct Planned {
     pub version: semver::Version,
     pub at: jiff::Timestamp,
     pub why: String,
+}
+
+/// The daemon's scheduler retrying a registry that did not answer
+/// (`registry-retry.json`): since when, how often it tried, when it tries next, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Retrying {
+    pub since: jiff::Timestamp,
+    pub attempts: u32,
+    pub next: jiff::Timestamp,
+    pub reason: String,
 }
 
 /// How long [`Store::open`] waits for a conflicting lock before it refuses.
@@ -312,6 +326,31 @@ impl Store {
             path: self.root.join(DaemonFile::Schedule.name()),
             reason: e.to_string(),
         })
+    }
+
+    /// Where the daemon's scheduler stands while the registry does not answer; `None`
+    /// when it answered last.
+    pub fn retrying(&self) -> Result<Option<Retrying>, StoreError> {
+        let Some(bytes) = self.read_daemon_file(DaemonFile::RegistryRetry)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path: self.root.join(DaemonFile::RegistryRetry.name()),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Removes one of the daemon's small files (nothing if it is not there).
+    pub fn remove_daemon_file(&self, file: DaemonFile) -> Result<(), StoreError> {
+        self.assert_writable();
+        let path = self.root.join(file.name());
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
     }
 
     /// Reads one of the daemon's small files; `None` when it does not exist.

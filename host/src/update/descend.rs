@@ -121,12 +121,38 @@ impl UpdateManager {
             .and_then(|c| c.rollback_points.first())
             .is_some_and(|point| point.version == descent.to && point.digest == descent.to_digest);
         drop(state);
-        if to_rollback_point {
-            return self
-                .rollback(&descent.name, &reason, false)
-                .map(DescentOutcome::RolledBack);
+        let outcome = if to_rollback_point {
+            self.rollback(&descent.name, &reason, false)
+                .map(DescentOutcome::RolledBack)?
+        } else {
+            self.install(&descent.name, Some(&descent.to), true)
+                .map(DescentOutcome::Installed)?
+        };
+        self.lower_watermark(descent, &reason)?;
+        Ok(outcome)
+    }
+
+    /// The watermark (the highest version this host ran, below which it refuses to go
+    /// without `--force`) comes down to where the signed index sent it: the fleet decided
+    /// it, and a rollout of the version left (after a false alarm) must reach this host
+    /// again.
+    fn lower_watermark(&self, descent: &Descent, reason: &str) -> Result<(), UpdateError> {
+        let _one_at_a_time = self.lock_operations();
+        let mut state = self.store.load_state()?;
+        let Some(component) = state.components.get_mut(&descent.name) else {
+            return Ok(());
+        };
+        if component.watermark <= descent.to {
+            return Ok(());
         }
-        self.install(&descent.name, Some(&descent.to), true)
-            .map(DescentOutcome::Installed)
+        let from = std::mem::replace(&mut component.watermark, descent.to.clone());
+        self.store.save_state(&state)?;
+        self.store.journal(
+            &crate::store::JournalEntry::new(self.now(), self.actor(), "watermark-lowered")
+                .component(&descent.name)
+                .version(&descent.to)
+                .detail(format!("from {from}: {reason}")),
+        )?;
+        Ok(())
     }
 }

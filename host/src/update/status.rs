@@ -49,6 +49,10 @@ pub struct StatusReport {
     /// pins no index root, or when the index was refused: see `registry_unavailable`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<IndexStatus>,
+    /// The daemon's scheduler retrying a registry that did not answer: since when, how
+    /// often, when next, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_retry: Option<crate::store::Retrying>,
 }
 
 /// What `status` shows of the signed index.
@@ -100,6 +104,7 @@ impl UpdateManager {
         let state = self.store.state()?;
         let mut report = StatusReport {
             planned: self.store.planned()?,
+            registry_retry: self.store.retrying()?,
             ..StatusReport::default()
         };
         unless_unavailable(

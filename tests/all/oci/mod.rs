@@ -5,6 +5,7 @@
 mod hostile;
 mod index;
 mod publish;
+mod retry;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -48,7 +49,16 @@ impl Distribution {
         Self::start_with(true)
     }
 
+    /// An open registry on `port` (one a test kept free, to bring a registry up late).
+    pub fn start_on(port: u16) -> Self {
+        Self::start_on_port(false, port)
+    }
+
     fn start_with(password: bool) -> Self {
+        Self::start_on_port(password, free_port())
+    }
+
+    fn start_on_port(password: bool, port: u16) -> Self {
         assert!(
             Command::new("docker-registry")
                 .arg("--version")
@@ -57,7 +67,6 @@ impl Distribution {
             "these tests need a real OCI registry: install Debian's docker-registry (.ci/run does)"
         );
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let auth = if password {
             let htpasswd = dir.path().join("htpasswd");
             std::fs::write(&htpasswd, format!("{HTPASSWD}\n")).unwrap();

@@ -168,6 +168,16 @@ impl Status {
                 crate::output::printable(why)
             );
         }
+        if let Some(retry) = &report.registry_retry {
+            eprintln!(
+                "warning: the daemon could not reach the registry since {} ({} attempt(s): \
+                 {}); it tries again at {}, and what is installed serves on meanwhile",
+                retry.since,
+                retry.attempts,
+                crate::output::printable(&retry.reason),
+                retry.next
+            );
+        }
         if let Some(name) = &self.name {
             let name = ComponentName::parse(name)?;
             report.components.retain(|c| c.name == name);
