@@ -52,8 +52,8 @@
 //!
 //! [`Metrics::call`] is the hot path: per-component-version atomics behind a read lock; the
 //! write lock is taken only the first time a component's version is seen. The `version`
-//! label is what a staged rollout's analysis compares: the candidate's failures against
-//! the stable version's, across the fleet. [`Metrics::call_counter`] returns
+//! label is what a staged rollout's analysis reads: the candidate's calls and failures,
+//! across the fleet. [`Metrics::call_counter`] returns
 //! a handle that skips even the lookup. Everything else is rare and shares one mutex.
 
 #![warn(missing_docs)]
