@@ -258,13 +258,19 @@ impl Daemon {
     /// One scheduler cycle now, observed.
     pub fn run_cycle(&self) -> Result<CycleReport, UpdateError> {
         let policy = self.policy.load_full();
-        let cycle = self
-            .scheduler
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .cycle(&self.manager, &policy);
+        let (cycle, refused_descents) = {
+            let mut scheduler = self
+                .scheduler
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let cycle = scheduler.cycle(&self.manager, &policy);
+            (cycle, scheduler.take_refused_descents())
+        };
         self.observer
             .cycle_ended(&self.manager, cycle.as_ref().err());
+        for d in &refused_descents {
+            self.observer.descended(d);
+        }
         let report = cycle?;
         self.observer
             .cycle(&report, policy.notifications.security_alert_immediate);

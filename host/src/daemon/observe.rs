@@ -174,7 +174,7 @@ impl Observer {
     }
 
     /// The signed index sent a component down.
-    fn descended(&self, d: &crate::scheduler::DescentReport) {
+    pub fn descended(&self, d: &crate::scheduler::DescentReport) {
         let took = Duration::from_millis(d.duration_ms);
         let reason = d.descent.reason();
         match (&d.outcome, &d.error) {

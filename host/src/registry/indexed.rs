@@ -187,6 +187,10 @@ pub struct IndexedRegistry {
     writable: bool,
     clock: Arc<dyn Clock>,
     view: Mutex<Option<Arc<IndexView>>>,
+    /// The release accepted by the last refresh, even when its rollout document was
+    /// refused: its revocations still send hosts down (the offline keys outrank the
+    /// online one).
+    release: Mutex<Option<Arc<Release>>>,
     /// One refresh at a time: each reads and writes the memory.
     refreshing: Mutex<()>,
 }
@@ -209,6 +213,7 @@ impl IndexedRegistry {
             memory: IndexMemory::new(state_dir, writable),
             clock,
             view: Mutex::new(None),
+            release: Mutex::new(None),
             refreshing: Mutex::new(()),
         }
     }
@@ -273,6 +278,8 @@ impl IndexedRegistry {
         // Follows key hand-overs this host did not see.
         let release = index::accept_release(&bytes, &trusted, remembered.release.as_ref(), now)
             .map_err(|e| self.index_error(e))?;
+        *self.release.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Arc::new(release.document.clone()));
         let rollout = match &release.document.rollout_signers {
             Some(spec) => self.accept_rollout(spec, &remembered, &release, now)?,
             None => None,
@@ -394,6 +401,7 @@ impl Registry for IndexedRegistry {
             .refreshing
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        *self.release.lock().unwrap_or_else(PoisonError::into_inner) = None;
         let accepted = self.accept();
         let mut view = self.view.lock().unwrap_or_else(PoisonError::into_inner);
         match accepted {
@@ -411,6 +419,13 @@ impl Registry for IndexedRegistry {
 
     fn index_view(&self) -> Option<Arc<IndexView>> {
         self.view
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn accepted_release(&self) -> Option<Arc<Release>> {
+        self.release
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()

@@ -193,6 +193,12 @@ pub trait Registry: Send + Sync {
     fn index_view(&self) -> Option<std::sync::Arc<IndexView>> {
         None
     }
+
+    /// The release the last refresh accepted, even when its rollout document was refused
+    /// (then there is no [`index_view`](Self::index_view)).
+    fn accepted_release(&self) -> Option<std::sync::Arc<crate::index::Release>> {
+        None
+    }
 }
 
 /// `fetched` if it is the package `listed` describes.

@@ -158,6 +158,9 @@ pub struct Scheduler {
     planned: BTreeMap<ComponentName, Planned>,
     /// Retries after the registry did not answer.
     backoff: Backoff,
+    /// Descents of a cycle that ended in an index refusal, for
+    /// [`take_refused_descents`](Self::take_refused_descents).
+    refused_descents: Vec<DescentReport>,
 }
 
 impl Scheduler {
@@ -168,7 +171,14 @@ impl Scheduler {
             announced: HashSet::new(),
             planned: BTreeMap::new(),
             backoff: Backoff::default(),
+            refused_descents: Vec::new(),
         }
+    }
+
+    /// What the last cycle sent down before it ended in an index refusal (a revoked
+    /// version, while the rollout document is refused).
+    pub fn take_refused_descents(&mut self) -> Vec<DescentReport> {
+        std::mem::take(&mut self.refused_descents)
     }
 
     /// When the cycle after one at `now` is due: the next check (see
@@ -286,8 +296,16 @@ impl Scheduler {
             trial_events,
             ..CycleReport::default()
         };
-        let check = manager.check()?;
+        // The way down first, and even when the index was just refused: a release that
+        // revokes what runs sends the host down though its rollout document is refused.
+        let refreshed = manager.refresh_registry();
         report.descents = descend(manager);
+        if let Err(e) = refreshed {
+            // The cycle ends in the refusal; what went down is told all the same.
+            self.refused_descents = std::mem::take(&mut report.descents);
+            return Err(e);
+        }
+        let check = manager.check_refreshed()?;
         // A component sent down waits for the next cycle for anything newer.
         let updates = dependency_order(
             check

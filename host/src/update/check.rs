@@ -76,7 +76,17 @@ impl UpdateManager {
     /// version and the watermark that verifies. Newer versions that fail verification are
     /// reported as problems, never offered.
     pub fn check(&self) -> Result<CheckReport, UpdateError> {
-        self.registry.refresh()?;
+        self.refresh_registry()?;
+        self.check_refreshed()
+    }
+
+    /// Reads the registry's signed index again (a registry without one: nothing to do).
+    pub fn refresh_registry(&self) -> Result<(), UpdateError> {
+        Ok(self.registry.refresh()?)
+    }
+
+    /// [`check`](Self::check) on the index as the last refresh left it.
+    pub fn check_refreshed(&self) -> Result<CheckReport, UpdateError> {
         let state = self.store.state()?;
         let mut report = CheckReport::default();
         for (name, component) in &state.components {

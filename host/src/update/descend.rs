@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{InstallOutcome, RollbackOutcome, UpdateError, UpdateManager};
 use crate::ids::{ComponentName, Digest};
-use crate::registry::Unlisted;
+use crate::index::Release;
+use crate::registry::{IndexView, Unlisted};
 
 /// A component this host runs a version of that the signed index no longer gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,28 +69,29 @@ pub enum DescentOutcome {
 
 impl UpdateManager {
     /// What the accepted index sends down, with the version each goes to: the newest this
-    /// host may take, not blocklisted. Nothing without an index, or while it is refused
-    /// (a frozen host keeps what runs), or for a version the index never listed (put
-    /// there by an operator, not by the fleet).
+    /// host may take, not blocklisted. Nothing without an index, or while its release is
+    /// refused (a frozen host keeps what runs), or for a version the index never listed
+    /// (put there by an operator, not by the fleet). While only the rollout document is
+    /// refused, the release's revocations still apply.
     pub fn descents(&self) -> Result<Vec<Descent>, UpdateError> {
-        let Some(view) = self.registry.index_view() else {
-            return Ok(Vec::new());
+        let guide = match (self.registry.index_view(), self.registry.accepted_release()) {
+            (Some(view), _) => Guide::View(view),
+            (None, Some(release)) => Guide::Release(release),
+            (None, None) => return Ok(Vec::new()),
         };
         let state = self.store.state()?;
         let mut descents = Vec::new();
         for (name, component) in &state.components {
             let running = &component.active.version;
-            let why = match view.listed(name, running) {
-                Ok(_) | Err(Unlisted::NotListed) => continue,
-                Err(Unlisted::Revoked) => DescentCause::Revoked,
-                Err(Unlisted::HeldBack) => DescentCause::RolloutStage,
+            let Some(why) = guide.sends_down(name, running) else {
+                continue;
             };
             let blocked = |v: &Version| component.blocklist.iter().any(|b| b.version == *v);
-            let to = view
+            let to = guide
                 .versions(name)
                 .into_iter()
                 .rfind(|v| v < running && !blocked(v))
-                .and_then(|v| Some((view.listed(name, &v).ok()?.sha256, v)));
+                .and_then(|v| Some((guide.sha256(name, &v)?, v)));
             match to {
                 Some((to_digest, to)) => descents.push(Descent {
                     name: name.clone(),
@@ -154,5 +156,51 @@ impl UpdateManager {
                 .detail(format!("from {from}: {reason}")),
         )?;
         Ok(())
+    }
+}
+
+/// What the way down follows: the whole accepted index, or only its release while the
+/// rollout document is refused (its revocations, nothing of the stages).
+enum Guide {
+    View(std::sync::Arc<IndexView>),
+    Release(std::sync::Arc<Release>),
+}
+
+impl Guide {
+    /// Why `running` must go, if it must.
+    fn sends_down(&self, name: &ComponentName, running: &Version) -> Option<DescentCause> {
+        match self {
+            Self::View(view) => match view.listed(name, running) {
+                Ok(_) | Err(Unlisted::NotListed) => None,
+                Err(Unlisted::Revoked) => Some(DescentCause::Revoked),
+                Err(Unlisted::HeldBack) => Some(DescentCause::RolloutStage),
+            },
+            Self::Release(release) => release
+                .is_revoked(name, running)
+                .then_some(DescentCause::Revoked),
+        }
+    }
+
+    /// The versions of `name` a host may take, ascending.
+    fn versions(&self, name: &ComponentName) -> Vec<Version> {
+        match self {
+            Self::View(view) => view.versions(name),
+            Self::Release(release) => release
+                .components
+                .get(name)
+                .into_iter()
+                .flat_map(|versions| versions.keys())
+                .filter(|v| !release.is_revoked(name, v))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The sha256 the index lists for `name` `version`.
+    fn sha256(&self, name: &ComponentName, version: &Version) -> Option<Digest> {
+        match self {
+            Self::View(view) => view.listed(name, version).ok().map(|p| p.sha256),
+            Self::Release(release) => release.installable(name, version).map(|p| p.sha256),
+        }
     }
 }

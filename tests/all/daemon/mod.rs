@@ -845,3 +845,63 @@ fn a_guest_that_writes_to_stderr_gets_an_answer_through_the_daemon() {
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
     daemon.stop();
 }
+
+#[test]
+fn a_revoked_version_sends_the_daemon_down_though_its_rollout_document_is_stale() {
+    // The offline keys revoke what runs; the rollout document still names the release
+    // before (mix and match, refused until the controller re-signs): the host goes down
+    // to its rollback point all the same.
+    let node = Node::new();
+    node.publish(&BECH32_1_0_0);
+    node.publish(&BECH32_1_1_0);
+    let offline = crate::index::generate(&node, "offline");
+    let online = crate::index::generate(&node, "online");
+    crate::index::pin_index_root(&node, &[&offline], 1);
+    let offline_key = offline.secret.to_str().unwrap();
+    let online_key = online.secret.to_str().unwrap();
+    ok(
+        &node,
+        &[
+            "index",
+            "release",
+            "--key",
+            offline_key,
+            "--rollout-key",
+            &online.public,
+        ],
+    );
+    ok(
+        &node,
+        &[
+            "rollout", "start", "bech32", "1.1.0", "--stable", "1.0.0", "--stages", "100", "--key",
+            online_key,
+        ],
+    );
+    ok(&node, &["install", "bech32", "1.0.0"]);
+    ok(&node, &["install", "bech32", "1.1.0"]);
+    let daemon = Daemon::start(&node, &empty_policy(&node), &[]);
+    assert_eq!(version_of(&node, "bech32"), "1.1.0");
+
+    ok(
+        &node,
+        &[
+            "index",
+            "release",
+            "--key",
+            offline_key,
+            "--revoke",
+            "bech32@1.1.0",
+        ],
+    );
+    node.set_time(node.now() + jiff::SignedDuration::from_hours(2));
+    wait_until("the host to leave the revoked version", || {
+        version_of(&node, "bech32") == "1.0.0"
+    });
+    let journal = std::fs::read_to_string(node.state().join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("the signed index revoked bech32 1.1.0"),
+        "{journal}"
+    );
+    assert!(journal.contains("index-refused"), "{journal}");
+    daemon.stop();
+}
