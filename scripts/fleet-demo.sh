@@ -90,7 +90,10 @@ for i in $(seq -w 1 "$hosts"); do
   port=$(free_port)
   echo "$port" > "$demo/hosts/$i.metrics-port"
   targets+=("'127.0.0.1:$port'")
-  host "$i" --policy "$demo/update_policy.toml" serve --metrics "127.0.0.1:$port" 2> "$demo/hosts/$i.log" &
+  # The binary itself in the background (not through the function), so that the clean-up
+  # stops it.
+  "$here/target/debug/anya" --state "$demo/hosts/$i" --registry "$registry" --trust "$demo/trust.toml" \
+    --policy "$demo/update_policy.toml" serve --metrics "127.0.0.1:$port" 2> "$demo/hosts/$i.log" &
   pids+=($!)
 done
 for i in $(seq -w 1 "$hosts"); do until [ -S "$demo/hosts/$i/daemon/control.sock" ]; do sleep 0.1; done; done

@@ -78,10 +78,12 @@ pub fn runtime() -> io::Result<Runtime> {
 pub struct Budget {
     /// Calls admitted (running inline or on the pool, or queued for the pool).
     calls: Arc<Semaphore>,
-    /// Calls running on a connection's worker: one per core.
+    /// Calls a connection's worker waits for on a call thread: one per core.
     inline: Semaphore,
     /// Other operations admitted.
     control: Arc<Semaphore>,
+    /// Where those calls run.
+    call_threads: CallThreads,
 }
 
 impl Budget {
@@ -90,7 +92,59 @@ impl Budget {
             calls: Arc::new(Semaphore::new(cores() * CALLS_PER_CORE)),
             inline: Semaphore::new(cores()),
             control: Arc::new(Semaphore::new(MAX_CONTROL_OPERATIONS)),
+            call_threads: CallThreads::start(cores()),
         }
+    }
+}
+
+/// A job for a call thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads of their own, outside the runtime, for the calls a connection's worker waits
+/// for: a guest's WASI blocking calls (Rust's std writing a panic message to stderr, a
+/// `println!`) block on a runtime of their own, which panics on a runtime's worker, and
+/// handing a call to a waiting thread costs a wake-up, not the blocking pool's round trip
+/// or `block_in_place`'s hand-over of the worker (measured: 2-5× the whole call).
+struct CallThreads {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl CallThreads {
+    fn start(threads: usize) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..threads {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("anya-call-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = queue
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        let Ok(job) = job else { return };
+                        // A panicking call answers 500 (its reply is dropped); the thread
+                        // lives on.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a call thread");
+            }
+        }
+        Self { jobs }
+    }
+
+    /// Runs `work` on a call thread while this thread waits; `None` if it could not run
+    /// or panicked.
+    fn run<R: Send + 'static>(&self, work: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let _ = reply.send(work());
+        });
+        self.jobs.send(job).ok()?;
+        answer.recv().ok()
     }
 }
 
@@ -303,10 +357,17 @@ impl Connection {
         };
         if let Ok(_inline) = self.daemon.budget.inline.try_acquire() {
             let _permit = permit;
-            // Off the runtime's context while the guest runs: WASI's blocking stream
-            // calls (a guest's panic message on stderr, a println) block on the runtime,
-            // which panics on a worker thread.
-            return tokio::task::block_in_place(|| self.daemon.route(&request, &self.peer));
+            let daemon = Arc::clone(&self.daemon);
+            let peer = self.peer.clone();
+            return self
+                .daemon
+                .budget
+                .call_threads
+                .run(move || daemon.route(&request, &peer))
+                .unwrap_or_else(|| {
+                    tracing::error!("a call failed inside the daemon");
+                    Response::error(500, "the request failed inside the daemon (see its log)", 1)
+                });
         }
         self.on_pool(permit, request).await
     }
