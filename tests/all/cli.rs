@@ -378,3 +378,34 @@ fn a_refused_install_is_journaled_without_the_daemon_too() {
         "{detail} / {stderr}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    // `anya list | head -0`: the pipe closes before anya writes; it must end as Unix
+    // tools do (SIGPIPE), not panic with exit 101.
+    let node = Node::new();
+    node.publish(&anya_fixtures::BECH32_1_0_0);
+    node.publish(&anya_fixtures::BECH32_1_1_0);
+    let mut child = node
+        .command(&crate::common::anya_bin(), &["list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc_sigpipe()),
+        "{:?}: {stderr}",
+        out.status
+    );
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
+}

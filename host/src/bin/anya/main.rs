@@ -81,7 +81,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Serve(s) => global::init_tracing(true, s.json_logs()),
-        _ => global::init_tracing(false, false),
+        _ => {
+            stop_quietly_on_a_closed_pipe();
+            global::init_tracing(false, false);
+        }
     }
     let result = match cli.command {
         Command::Key(c) => c.execute(&cli.global),
@@ -107,6 +110,17 @@ fn main() -> ExitCode {
             eprintln!("error: {}", output::printable(&one_message(&err)));
             ExitCode::from(exit_code_of(&err))
         }
+    }
+}
+
+/// `anya status | head`: when the reader goes away, end as every Unix tool does (by
+/// SIGPIPE), not with a panic of `println!`. Only the one-shot commands: the daemon
+/// keeps SIGPIPE ignored, as Rust sets it, so a client hanging up never stops it.
+fn stop_quietly_on_a_closed_pipe() {
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread
+    // exists, has no memory-safety requirement.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
