@@ -409,3 +409,18 @@ fn a_reader_that_goes_away_ends_the_command_quietly() {
 fn libc_sigpipe() -> i32 {
     13
 }
+
+#[test]
+fn logs_into_a_pipe_or_a_file_carry_no_colour_codes() {
+    let node = Node::new();
+    node.publish(&anya_fixtures::BECH32_1_0_0);
+    let out = node
+        .command(&crate::common::anya_bin(), &["install", "bech32"])
+        .env("ANYA_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("installed"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}

@@ -235,8 +235,11 @@ pub fn init_tracing(daemon: bool, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ANYA_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if daemon { "info" } else { "warn" })
     });
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal: a log file or a pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
