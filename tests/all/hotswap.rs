@@ -520,3 +520,50 @@ fn a_drained_install_loses_no_write_made_during_the_migration() {
             .is_none()
     );
 }
+
+#[test]
+fn a_failed_trial_never_rolls_back_to_a_version_the_signed_index_revoked() {
+    let node = Node::new();
+    node.publish(&BECH32_1_0_0);
+    node.publish(&BECH32_1_1_0);
+    node.publish(&BECH32_FLAKY);
+    let offline = crate::index::generate(&node, "offline");
+    crate::index::pin_index_root(&node, &[&offline], 1);
+    let release = |extra: &[&str]| {
+        let mut args = vec![
+            "index",
+            "release",
+            "--key",
+            offline.secret.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let out = node.anya(&args);
+        assert!(out.status.success(), "{:?}", crate::common::text(&out));
+    };
+    release(&[]);
+    let bech32 = name("bech32");
+    let manager = on_trial(&node);
+    for version in ["1.0.0", "1.1.0"] {
+        manager.install(&bech32, Some(&v(version)), false).unwrap();
+        manager.commit(&bech32).unwrap();
+    }
+    manager.install(&bech32, Some(&v("1.2.0")), false).unwrap();
+    // The publisher revokes 1.1.0, the newest rollback point; the host reads it.
+    release(&["--revoke", "bech32@1.1.0"]);
+    manager.check().unwrap();
+    for i in 0..20 {
+        let input = if i % 2 == 0 {
+            SEGWIT_V0.to_owned()
+        } else {
+            format!("{SEGWIT_V0}{}", anya_fixtures::FLAKY_TRAP_SUFFIX)
+        };
+        let _ = manager.call(&bech32, "decode", json!(input));
+    }
+    let status = &manager.status().unwrap().components[0];
+    assert_eq!(status.version, v("1.0.0"), "went back to the revoked 1.1.0");
+    let last = status.last_rollback.as_ref().unwrap();
+    assert!(
+        last.automatic && last.reason.contains("trial failed"),
+        "{last:?}"
+    );
+}

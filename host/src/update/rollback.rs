@@ -15,7 +15,8 @@ use serde::Serialize;
 use super::{UpdateError, UpdateManager, crash};
 use crate::ids::{ComponentName, Digest};
 use crate::store::{
-    Blocked, JournalEntry, Lifecycle, PendingRestore, RollbackRecord, State, VersionRecord,
+    Blocked, JournalEntry, Lifecycle, PendingRestore, RollbackPoint, RollbackRecord, State,
+    VersionRecord,
 };
 
 /// Automatic rollbacks kept for [`UpdateManager::take_automatic_rollbacks`]; older ones
@@ -51,6 +52,24 @@ impl UpdateManager {
         self.rollback_locked(name, reason, automatic)
     }
 
+    /// Which rollback point an automatic rollback goes to: the newest the signed index
+    /// still gives this host (not revoked, not above its rollout stage), so a failing
+    /// version is never left for a revoked one; the newest when none is (or no index).
+    fn first_allowed_point(&self, name: &ComponentName, points: &[RollbackPoint]) -> usize {
+        let Some(view) = self.registry.index_view() else {
+            return 0;
+        };
+        points
+            .iter()
+            .position(|point| {
+                !matches!(
+                    view.listed(name, &point.version),
+                    Err(crate::registry::Unlisted::Revoked | crate::registry::Unlisted::HeldBack)
+                )
+            })
+            .unwrap_or(0)
+    }
+
     pub(super) fn rollback_locked(
         &self,
         name: &ComponentName,
@@ -65,9 +84,14 @@ impl UpdateManager {
             .components
             .get(name)
             .ok_or_else(|| UpdateError::NotInstalled { name: name.clone() })?;
+        let chosen = if automatic {
+            self.first_allowed_point(name, &component.rollback_points)
+        } else {
+            0
+        };
         let target = component
             .rollback_points
-            .first()
+            .get(chosen)
             .cloned()
             .ok_or_else(|| UpdateError::NoRollbackPoint { name: name.clone() })?;
         let from = component.active.clone();
@@ -92,7 +116,7 @@ impl UpdateManager {
         drop(shared);
         let now = self.now();
         let c = state.components.get_mut(name).expect("checked above");
-        c.rollback_points.remove(0);
+        c.rollback_points.remove(chosen);
         c.active = VersionRecord {
             version: target.version.clone(),
             digest: target.digest,
