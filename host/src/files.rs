@@ -44,23 +44,32 @@ pub fn open_regular(path: &Path, links: Links) -> io::Result<(File, u64)> {
     })?;
     let meta = file.metadata()?;
     if !meta.is_file() {
-        let kind = meta.file_type();
-        let what = if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_char_device() {
-            "a character device"
-        } else if kind.is_block_device() {
-            "a block device"
-        } else if kind.is_socket() {
-            "a socket"
-        } else if kind.is_dir() {
-            "a folder"
-        } else {
-            "not a file"
-        };
+        let what = kind_of(&meta.file_type());
         return Err(invalid(format!("is {what}, not a regular file")));
     }
     Ok((file, meta.len()))
+}
+
+/// What a file that is not a regular one is, for a message: "a FIFO", "a symbolic
+/// link", "a folder", ….
+pub fn kind_of(kind: &std::fs::FileType) -> &'static str {
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "not a file"
+    }
 }
 
 /// The bytes of the regular file `path`, at most `cap` of them.

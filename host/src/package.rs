@@ -93,7 +93,7 @@ pub enum PackageError {
     #[error("is a core module, not a component (wrap it with `wasm-tools component new`)")]
     CoreModule,
     /// Not a WebAssembly component header.
-    #[error("not a WebAssembly component: the header is {found}, expected 0061736d0d000100")]
+    #[error("not a WebAssembly component: {found}")]
     BadHeader { found: String },
     /// No signature section, or one without signatures.
     #[error("not signed: no signature in a `signature` section first after the header")]

@@ -64,8 +64,8 @@ const SIGNATURE_LEN: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignatureError {
-    /// Not a WebAssembly module or component header.
-    #[error("not a WebAssembly binary: the 8-byte header is {found}")]
+    /// Not a WebAssembly module or component header; `found` says what is there instead.
+    #[error("not a WebAssembly binary: {found}")]
     BadHeader { found: String },
     /// The top-level section sequence is broken.
     #[error("malformed section at byte {offset}: {reason}")]
@@ -245,8 +245,24 @@ pub fn binary_kind(wasm: &[u8]) -> Result<BinaryKind, SignatureError> {
         Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Ok(BinaryKind::CoreModule),
         Some([0, b'a', b's', b'm', 0x0d, 0, 1, 0]) => Ok(BinaryKind::Component),
         _ => Err(SignatureError::BadHeader {
-            found: hex::encode(&wasm[..wasm.len().min(HEADER_LEN)]),
+            found: describe_header(wasm),
         }),
+    }
+}
+
+/// What stands where a WebAssembly header should, for a message: an empty file, one too
+/// short for a header, or the 8 bytes found.
+fn describe_header(wasm: &[u8]) -> String {
+    match wasm.len() {
+        0 => "the file is empty".to_owned(),
+        len if len < HEADER_LEN => format!(
+            "the file is only {len} byte(s) long ({}), shorter than the 8-byte header",
+            hex::encode(wasm)
+        ),
+        _ => format!(
+            "the header is {}, expected 0061736d0d000100",
+            hex::encode(&wasm[..HEADER_LEN])
+        ),
     }
 }
 

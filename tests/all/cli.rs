@@ -424,3 +424,79 @@ fn logs_into_a_pipe_or_a_file_carry_no_colour_codes() {
     assert!(stderr.contains("installed"), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+#[test]
+fn unclear_messages_say_what_is_wrong() {
+    let node = Node::new();
+    node.publish(&anya_fixtures::BECH32_1_0_0);
+    let run = |args: &[&str]| {
+        let out = node.anya(args);
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), stdout, stderr)
+    };
+    // An empty file, and one too short for a header.
+    let empty = node.root().join("empty.wasm");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, _, err) = run(&["verify", empty.to_str().unwrap()]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("not a WebAssembly component: the file is empty"),
+        "{err}"
+    );
+    std::fs::write(&empty, b"abc").unwrap();
+    let (_, _, err) = run(&["verify", empty.to_str().unwrap()]);
+    assert!(err.contains("only 3 byte(s) long"), "{err}");
+    // A FIFO where the registry keeps a package says it is a FIFO.
+    let fifo = node.registry().join("bech32").join("bech32-9.0.0.wasm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (code, _, err) = run(&["install", "bech32", "9.0.0"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("a FIFO, not a regular file"), "{err}");
+    std::fs::remove_file(&fifo).unwrap();
+    // A second word that is not a version.
+    let (code, _, err) = run(&["install", "bech32", "notaversion"]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(
+        err.contains("not as a version of bech32 (a version starts with a digit"),
+        "{err}"
+    );
+    // Signing again with the same key adds nothing, and says so.
+    let package = node.registry().join("bech32").join("bech32-1.0.0.wasm");
+    let again = node.root().join("again.wasm");
+    let key = node.root().join("k");
+    assert_eq!(
+        run(&["key", "generate", "--out", key.to_str().unwrap()]).0,
+        Some(0)
+    );
+    let key = key.with_extension("key");
+    let sign = |out: &std::path::Path, input: &std::path::Path| {
+        run(&[
+            "sign",
+            input.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+    };
+    let (_, out, err) = sign(&again, &package);
+    assert!(
+        out.starts_with("signed bech32 1.0.0 with key"),
+        "{out}{err}"
+    );
+    let twice = node.root().join("twice.wasm");
+    let (code, out, err) = sign(&twice, &again);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("is already signed by key") && out.contains("nothing added"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&twice).unwrap()
+    );
+}

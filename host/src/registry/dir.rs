@@ -138,7 +138,10 @@ impl Registry for DirRegistry {
         if !meta.file_type().is_file() {
             return Err(RegistryError::Refused {
                 path,
-                reason: "not a regular file (symbolic links are refused)".into(),
+                reason: format!(
+                    "{}, not a regular file: a registry folder holds package files only",
+                    crate::files::kind_of(&meta.file_type())
+                ),
             });
         }
         let bytes = package::read_package_file(&path, max_bytes).map_err(|source| {

@@ -54,10 +54,32 @@ impl Install {
         self.targets.iter().map(|t| target(t)).collect()
     }
 
+    /// `install bech32 notaversion` reads as two components; when the second is not
+    /// found, say how a version is written.
+    fn hint_at_a_version(&self, error: anyhow::Error) -> anyhow::Error {
+        match self.targets.as_slice() {
+            [name, second]
+                if !name.contains('@')
+                    && !second.contains('@')
+                    && crate::exit_code_of(&error) == 4 =>
+            {
+                let hint = format!(
+                    "{second:?} was read as a second component, not as a version of {name} \
+                     (a version starts with a digit: `anya install {name} 1.2.0`, or \
+                     `{name}@1.2.0`)"
+                );
+                error.context(hint)
+            }
+            _ => error,
+        }
+    }
+
     pub fn execute(self, global: &Global) -> Result<ExitCode> {
         let requests = self.requests()?;
         let manager = global.backend(Access::Write)?;
-        let outcomes = manager.install_many(&requests, self.force)?;
+        let outcomes = manager
+            .install_many(&requests, self.force)
+            .map_err(|e| self.hint_at_a_version(e))?;
         if global.json {
             if let [one] = outcomes.as_slice() {
                 output::json(one);

@@ -59,6 +59,8 @@ impl Sign {
         };
         let signed = anya_host::signature::sign(&bytes, &key)
             .with_context(|| format!("{}", self.input.display()))?;
+        // The same key over the same content signs once: nothing is added.
+        let added = signed != bytes;
         let out = self.out.unwrap_or_else(|| {
             PathBuf::from(format!("{}-{}.wasm", manifest.name, manifest.version))
         });
@@ -70,10 +72,18 @@ impl Sign {
                 "version": manifest.version.to_string(),
                 "digest": anya_host::ids::Digest::of(&signed),
                 "key_id": key.key_id().to_hex(),
+                "signature_added": added,
             }));
-        } else {
+        } else if added {
             println!(
                 "signed {} with key {} -> {}",
+                manifest.label(),
+                key.key_id(),
+                out.display()
+            );
+        } else {
+            println!(
+                "{} is already signed by key {}: nothing added -> {}",
                 manifest.label(),
                 key.key_id(),
                 out.display()
