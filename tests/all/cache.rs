@@ -76,3 +76,30 @@ fn a_tampered_compiled_file_is_recompiled_never_run() {
         Origin::Compiled
     );
 }
+
+#[test]
+fn an_empty_cache_key_is_replaced_and_calls_go_on() {
+    // A crash or a full disk can leave the cache key empty: every call failed, and the
+    // key was never written again.
+    let node = Node::new();
+    node.publish(&BECH32_1_0_0);
+    let out = node.anya(&["install", "bech32", "1.0.0"]);
+    assert!(out.status.success(), "{:?}", crate::common::text(&out));
+    let key = node.state().join("cache").join("cache.key");
+    assert_eq!(std::fs::read(&key).unwrap().len(), 32);
+    std::fs::write(&key, b"").unwrap();
+    let out = node.anya(&[
+        "call",
+        "bech32",
+        "decode",
+        "\"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4\"",
+    ]);
+    let (stdout, stderr) = crate::common::text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("\"ok\""), "{stdout}");
+    assert_eq!(
+        std::fs::read(&key).unwrap().len(),
+        32,
+        "the key was not written again"
+    );
+}

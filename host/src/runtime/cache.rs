@@ -168,35 +168,85 @@ impl CodeCache {
 
 /// Reads the per-host cache key, creating it on first use. The key is only trusted if no
 /// one but the owner can read or write it.
+///
+/// A key of the wrong length (a crash or a full disk left it empty or cut) is replaced:
+/// it only authenticates this host's compiled code, so a new one costs a recompile of
+/// what was cached, never a refused call. A key others may read is refused, not replaced:
+/// someone may have forged entries under it.
 fn load_or_create_key(path: &Path) -> Result<[u8; KEY_LEN], String> {
     match File::open(path) {
-        Ok(file) => read_key(file),
+        Ok(file) => match read_key(file) {
+            Ok(key) => Ok(key),
+            Err(KeyProblem::Damaged(why)) => {
+                tracing::warn!(path = %path.display(), %why, "the cache key is damaged: a new one replaces it (what was cached is compiled again)");
+                replace_key(path)
+            }
+            Err(KeyProblem::Refused(why)) => Err(why),
+        },
         Err(e) if e.kind() == io::ErrorKind::NotFound => create_key(path),
         Err(e) => Err(format!("cannot read: {e}")),
     }
 }
 
-fn read_key(mut file: File) -> Result<[u8; KEY_LEN], String> {
-    let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+/// Why a key file cannot be used.
+enum KeyProblem {
+    /// Not a key any more: replace it.
+    Damaged(String),
+    /// Not safe to use, nor to replace without an operator.
+    Refused(String),
+}
+
+fn read_key(mut file: File) -> Result<[u8; KEY_LEN], KeyProblem> {
+    let meta = file
+        .metadata()
+        .map_err(|e| KeyProblem::Refused(format!("cannot stat: {e}")))?;
     let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
-        return Err(format!(
+        return Err(KeyProblem::Refused(format!(
             "permissions {:o} let others read or write the key; expected 600",
             mode & 0o777
-        ));
+        )));
+    }
+    if !meta.is_file() {
+        return Err(KeyProblem::Refused("not a regular file".into()));
     }
     let mut key = [0u8; KEY_LEN];
     let mut rest = Vec::new();
-    file.read_to_end(&mut rest)
-        .map_err(|e| format!("cannot read: {e}"))?;
+    (&mut file)
+        .take(KEY_LEN as u64 + 1)
+        .read_to_end(&mut rest)
+        .map_err(|e| KeyProblem::Refused(format!("cannot read: {e}")))?;
     if rest.len() != KEY_LEN {
-        return Err(format!(
+        return Err(KeyProblem::Damaged(format!(
             "the key is {} bytes, expected {KEY_LEN}",
-            rest.len()
-        ));
+            meta.len()
+        )));
     }
     key.copy_from_slice(&rest);
     Ok(key)
+}
+
+/// Writes a fresh key over a damaged one: a private tmp file renamed into place.
+fn replace_key(path: &Path) -> Result<[u8; KEY_LEN], String> {
+    let mut key = [0u8; KEY_LEN];
+    getrandom::fill(&mut key).map_err(|e| format!("no randomness for a new key: {e}"))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".tmp-{KEY_FILE}-{}", hex::encode(&key[..4])));
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(&key)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    written.map(|()| key).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        format!("cannot replace the damaged key: {e}")
+    })
 }
 
 /// Writes a fresh key to a private tmp file and hard-links it into place, so a
@@ -222,7 +272,10 @@ fn create_key(path: &Path) -> Result<[u8; KEY_LEN], String> {
     match written {
         Ok(()) => Ok(key),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            read_key(File::open(path).map_err(|e| format!("cannot read: {e}"))?)
+            match read_key(File::open(path).map_err(|e| format!("cannot read: {e}"))?) {
+                Ok(key) => Ok(key),
+                Err(KeyProblem::Damaged(why) | KeyProblem::Refused(why)) => Err(why),
+            }
         }
         Err(e) => {
             let _ = fs::remove_file(&tmp);
@@ -323,5 +376,25 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("644"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_or_cut_key_is_replaced_and_a_key_others_may_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let first = load_or_create_key(&path).unwrap();
+        for damage in [&b""[..], &b"short"[..]] {
+            std::fs::write(&path, damage).unwrap();
+            let key = load_or_create_key(&path).unwrap();
+            assert_ne!(key, first);
+            assert_eq!(std::fs::read(&path).unwrap(), key);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create_key(&path).unwrap_err();
+        assert!(err.contains("let others read or write"), "{err}");
     }
 }
