@@ -180,7 +180,12 @@ pub enum Verdict {
 }
 
 /// The verdict of `measurements` with at most `failure_limit` failures allowed.
-pub fn verdict(measurements: &[Measurement], failure_limit: u32, condition: &Condition) -> Verdict {
+pub fn verdict(
+    measurements: &[Measurement],
+    count: u32,
+    failure_limit: u32,
+    condition: &Condition,
+) -> Verdict {
     let failures: Vec<f64> = measurements
         .iter()
         .filter_map(|m| match m {
@@ -210,12 +215,18 @@ pub fn verdict(measurements: &[Measurement], failure_limit: u32, condition: &Con
             why: format!("Prometheus did not answer: {error}"),
         };
     }
-    if !measurements
+    // A promotion needs most of the planned measurements to succeed: one success among
+    // results without data is no evidence.
+    let successes = measurements
         .iter()
-        .any(|m| matches!(m, Measurement::Success { .. }))
-    {
+        .filter(|m| matches!(m, Measurement::Success { .. }))
+        .count();
+    if successes * 2 <= count as usize {
         return Verdict::Hold {
-            why: "no measurement had data (has the candidate served calls?)".into(),
+            why: format!(
+                "{successes} of {count} measurements succeeded, the others had no data (has \
+                 the candidate served calls?); a promotion needs more than half"
+            ),
         };
     }
     Verdict::Promote
@@ -257,23 +268,34 @@ mod tests {
         let down = Measurement::Unreachable {
             error: "refused".into(),
         };
-        assert_eq!(verdict(&[ok.clone(), ok.clone()], 0, &c), Verdict::Promote);
-        assert_eq!(verdict(&[ok.clone(), bad.clone()], 1, &c), Verdict::Promote);
+        assert_eq!(
+            verdict(&[ok.clone(), ok.clone()], 2, 0, &c),
+            Verdict::Promote
+        );
+        assert_eq!(
+            verdict(&[ok.clone(), ok.clone(), bad.clone()], 3, 1, &c),
+            Verdict::Promote
+        );
+        // One success among no data is no evidence.
         assert!(matches!(
-            verdict(&[ok.clone(), bad.clone()], 0, &c),
+            verdict(&[ok.clone(), none.clone(), none.clone()], 3, 0, &c),
+            Verdict::Hold { .. }
+        ));
+        assert!(matches!(
+            verdict(&[ok.clone(), bad.clone()], 2, 0, &c),
             Verdict::Abort { .. }
         ));
         // A failure beyond the limit aborts even when Prometheus also went away.
         assert!(matches!(
-            verdict(&[bad.clone(), down.clone()], 0, &c),
+            verdict(&[bad.clone(), down.clone()], 2, 0, &c),
             Verdict::Abort { .. }
         ));
         assert!(matches!(
-            verdict(&[ok.clone(), down], 0, &c),
+            verdict(&[ok.clone(), down], 2, 0, &c),
             Verdict::Pause { .. }
         ));
         assert!(matches!(
-            verdict(&[none.clone(), none], 0, &c),
+            verdict(&[none.clone(), none], 2, 0, &c),
             Verdict::Hold { .. }
         ));
         assert_eq!(Measurement::of(None, &c), Measurement::NoData);

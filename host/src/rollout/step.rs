@@ -83,7 +83,12 @@ pub fn step(
                 Ok(Readiness::Unknown | Readiness::Ready { .. }) => {
                     let measurements = measure(prometheus, analysis, &query, sleep);
                     let verdict =
-                        verdict(&measurements, analysis.failure_limit, &analysis.success);
+                        verdict(
+                        &measurements,
+                        analysis.count,
+                        analysis.failure_limit,
+                        &analysis.success,
+                    );
                     (measurements, verdict)
                 }
             };
