@@ -226,10 +226,19 @@ fn read_key(mut file: File) -> Result<[u8; KEY_LEN], KeyProblem> {
     Ok(key)
 }
 
-/// Writes a fresh key over a damaged one: a private tmp file renamed into place.
-fn replace_key(path: &Path) -> Result<[u8; KEY_LEN], String> {
+/// How a fresh key file takes its place.
+#[derive(Clone, Copy)]
+enum Placing {
+    /// Hard-linked: a concurrent process either wins the race or reads the winner's key.
+    IfAbsent,
+    /// Renamed over a damaged key.
+    Over,
+}
+
+/// A fresh key written to a private tmp file beside `path`, then put in place.
+fn write_new_key(path: &Path, placing: Placing) -> Result<[u8; KEY_LEN], (io::Error, PathBuf)> {
     let mut key = [0u8; KEY_LEN];
-    getrandom::fill(&mut key).map_err(|e| format!("no randomness for a new key: {e}"))?;
+    getrandom::fill(&mut key).map_err(|e| (io::Error::other(e.to_string()), PathBuf::new()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".tmp-{KEY_FILE}-{}", hex::encode(&key[..4])));
     let written = (|| {
@@ -240,44 +249,39 @@ fn replace_key(path: &Path) -> Result<[u8; KEY_LEN], String> {
             .open(&tmp)?;
         file.write_all(&key)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)?;
+        match placing {
+            Placing::Over => fs::rename(&tmp, path)?,
+            Placing::IfAbsent => {
+                let linked = fs::hard_link(&tmp, path);
+                fs::remove_file(&tmp)?;
+                linked?;
+            }
+        }
         File::open(dir)?.sync_all()
     })();
-    written.map(|()| key).map_err(|e| {
+    written.map(|()| key).map_err(|e| (e, tmp))
+}
+
+/// Writes a fresh key over a damaged one.
+fn replace_key(path: &Path) -> Result<[u8; KEY_LEN], String> {
+    write_new_key(path, Placing::Over).map_err(|(e, tmp)| {
         let _ = fs::remove_file(&tmp);
         format!("cannot replace the damaged key: {e}")
     })
 }
 
-/// Writes a fresh key to a private tmp file and hard-links it into place, so a
-/// concurrent process either wins the race or reads the winner's complete key.
+/// Writes the first key, or reads the one a concurrent process wrote first.
 fn create_key(path: &Path) -> Result<[u8; KEY_LEN], String> {
-    let mut key = [0u8; KEY_LEN];
-    getrandom::fill(&mut key).map_err(|e| format!("no randomness for a new key: {e}"))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".tmp-{KEY_FILE}-{}", hex::encode(&key[..4])));
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(&key)?;
-        file.sync_all()?;
-        let linked = fs::hard_link(&tmp, path);
-        fs::remove_file(&tmp)?;
-        linked?;
-        File::open(dir)?.sync_all()
-    })();
+    let written = write_new_key(path, Placing::IfAbsent);
     match written {
-        Ok(()) => Ok(key),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+        Ok(key) => Ok(key),
+        Err((e, _)) if e.kind() == io::ErrorKind::AlreadyExists => {
             match read_key(File::open(path).map_err(|e| format!("cannot read: {e}"))?) {
                 Ok(key) => Ok(key),
                 Err(KeyProblem::Damaged(why) | KeyProblem::Refused(why)) => Err(why),
             }
         }
-        Err(e) => {
+        Err((e, tmp)) => {
             let _ = fs::remove_file(&tmp);
             Err(format!("cannot create: {e}"))
         }
