@@ -363,3 +363,15 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Waits, up to a minute, until `done`; fails the test naming `what` otherwise.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -31,6 +31,18 @@ pub struct ComponentStep {
     pub promotion: Option<Promotion>,
 }
 
+/// The rollouts a step judges: progressing, with a candidate (of `only`, or all).
+pub fn due<'a>(
+    document: &'a Rollout,
+    only: Option<&'a ComponentName>,
+) -> impl Iterator<Item = (&'a ComponentName, &'a Stage)> {
+    document.components.iter().filter(move |(name, stage)| {
+        only.is_none_or(|o| o == *name)
+            && stage.state == RolloutState::Progressing
+            && stage.candidate.is_some()
+    })
+}
+
 /// Runs each progressing rollout's analysis (of `only`, or all) and applies its verdict
 /// to `document`. `sleep` waits out the analysis interval (the real one in the binary).
 pub fn step(
@@ -40,11 +52,7 @@ pub fn step(
     only: Option<&ComponentName>,
     sleep: &dyn Fn(Duration),
 ) -> Vec<ComponentStep> {
-    let due: Vec<(ComponentName, Stage)> = document
-        .components
-        .iter()
-        .filter(|(name, _)| only.is_none_or(|o| o == *name))
-        .filter(|(_, stage)| stage.state == RolloutState::Progressing && stage.candidate.is_some())
+    let due: Vec<(ComponentName, Stage)> = due(document, only)
         .map(|(name, stage)| (name.clone(), stage.clone()))
         .collect();
     due.into_iter()

@@ -4,7 +4,7 @@
 
 use anya_fixtures::{BECH32_1_0_0, BECH32_1_1_0};
 
-use super::{Distribution, anya_at, signed_files, skopeo_manifest};
+use super::{Distribution, anya_at, publish_files, signed_files, skopeo_manifest};
 use crate::common::{Node, text};
 use crate::index::{generate, pin_index_root};
 
@@ -26,10 +26,8 @@ fn a_host_follows_an_index_in_an_oci_registry_pulling_what_it_lists_by_digest() 
     let url = registry.url("anya/plugins");
     let node = Node::new();
     let files = signed_files(node.root(), &[&BECH32_1_0_0, &BECH32_1_1_0]);
-    let mut publish = vec!["publish".to_owned(), "--to".to_owned(), url.clone()];
-    publish.extend(files.iter().map(|p| p.display().to_string()));
-    let publish: Vec<&str> = publish.iter().map(String::as_str).collect();
-    exits(&node, &url, &publish, 0);
+    let out = publish_files(&node, &url, &files);
+    assert!(out.status.success(), "{:?}", text(&out));
     let offline = generate(&node, "offline");
     pin_index_root(&node, &[&offline], 1);
     let secret = offline.secret.to_str().unwrap();

@@ -195,6 +195,14 @@ pub fn anya_at(node: &Node, registry: &str, args: &[&str]) -> std::process::Outp
         .unwrap()
 }
 
+/// `anya publish FILE… --to URL` against `node`.
+pub fn publish_files(node: &Node, url: &str, files: &[PathBuf]) -> std::process::Output {
+    let mut args = vec!["publish".to_owned(), "--to".to_owned(), url.to_owned()];
+    args.extend(files.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    anya_at(node, url, &args)
+}
+
 /// `skopeo inspect --raw` of `repo:tag`: the manifest as an independent client reads it.
 pub fn skopeo_manifest(registry: &Distribution, repo_tag: &str) -> serde_json::Value {
     let out = Command::new("skopeo")

@@ -15,10 +15,8 @@ fn a_host_installs_and_upgrades_from_a_real_oci_registry() {
     let node = Node::new();
     let files = signed_files(node.root(), &[&BECH32_1_0_0, &BECH32_1_1_0]);
 
-    let mut args = vec!["publish", "--to", &url];
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-    args.extend(names.iter().map(String::as_str));
-    let out = node.anya(&args);
+    let out = super::publish_files(&node, &url, &files);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(

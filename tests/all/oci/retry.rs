@@ -9,7 +9,7 @@ use anya_fixtures::{BECH32_1_0_0, BECH32_1_1_0};
 use jiff::SignedDuration;
 use serde_json::Value;
 
-use super::{Distribution, anya_at, signed_files};
+use super::{Distribution, anya_at, publish_files, signed_files};
 use crate::common::{Node, anya_bin, free_port, text};
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -131,10 +131,7 @@ fn a_host_whose_registry_does_not_answer_serves_on_and_retries_with_backoff() {
     // The registry comes up with an update: the next try finds it, and the retries end.
     let registry = Distribution::start_on(port);
     let files = signed_files(node.root(), &[&BECH32_1_0_0, &BECH32_1_1_0]);
-    let mut publish = vec!["publish".to_owned()];
-    publish.extend(files.iter().map(|p| p.display().to_string()));
-    let publish: Vec<&str> = publish.iter().map(String::as_str).collect();
-    let out = anya_at(&node, &url, &publish);
+    let out = publish_files(&node, &url, &files);
     assert!(out.status.success(), "{:?}", text(&out));
     node.set_time(start + SignedDuration::from_secs(31 + 61));
     wait_for_retry(&node, &url, "the retries to end", Value::is_null);

@@ -270,11 +270,9 @@ impl StepArgs {
             window: self.window,
             fleet_size: self.fleet_size,
         };
-        let progressing = session.next.components.iter().any(|(name, stage)| {
-            self.only.as_ref().is_none_or(|o| o == name)
-                && stage.state == RolloutState::Progressing
-                && stage.candidate.is_some()
-        });
+        let progressing = rollout::step::due(&session.next, self.only.as_ref())
+            .next()
+            .is_some();
         let steps = match (&self.prometheus, progressing) {
             (_, false) => Vec::new(),
             (None, true) => {
