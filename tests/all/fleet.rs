@@ -23,23 +23,15 @@ use anya_host::ids::ComponentName;
 use anya_host::index::in_cohort;
 use serde_json::{Value, json};
 
-use crate::common::{Node, anya_bin, free_port, text};
+use crate::common::{Node, anya_bin, free_port, text, wait_until};
 use crate::index::{KeyPair, generate, pin_index_root};
-use crate::oci::{Distribution, anya_at, signed_files};
+use crate::oci::{Distribution, anya_at, publish_files, signed_files};
 
 const HOSTS: usize = 20;
 /// A valid P2TR address (the Extism peer's input) and, with the suffix, its twin that
 /// the bad version traps on.
 const P2TR: &str = "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0";
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Prometheus on loopback, scraping `targets` every second, storing in a temporary folder.
 struct Prometheus {
@@ -155,6 +147,21 @@ fn post(socket: &Path, path: &str, body: &Value) -> (u16, String) {
     read_answer(&mut stream).expect("an HTTP answer")
 }
 
+/// The port a daemon's `/metrics` listener bound, from its "serving" log line.
+fn bound_metrics_port(log: &Path) -> u16 {
+    let mut port = None;
+    wait_until("the daemon's serving line", || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        port = text
+            .lines()
+            .find_map(|l| l.split("\"metrics\":\"Some(127.0.0.1:").nth(1))
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|p| p.parse().ok());
+        port.is_some()
+    });
+    port.expect("waited for it")
+}
+
 /// One host: its own state folder, the fleet's registry and trust store, the fleet's
 /// clock, its daemon and its metrics port.
 struct Host {
@@ -193,9 +200,8 @@ impl Fleet {
     /// Signs `fixture` (and the validators it names, the first time) and publishes it.
     fn publish(&self, fixture: &anya_fixtures::Fixture) {
         let files = signed_files(self.publisher.root(), &[fixture]);
-        let mut args = vec!["publish".to_owned()];
-        args.extend(files.iter().map(|p| p.display().to_string()));
-        self.publisher(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let out = publish_files(&self.publisher, &self.registry_url, &files);
+        assert!(out.status.success(), "{:?}", text(&out));
     }
 
     /// The publisher's `anya`, asserting success; its stdout.
@@ -219,7 +225,8 @@ impl Fleet {
         assert!(out.status.success(), "{:?}", text(&out));
         self.hosts.push(Host {
             state,
-            metrics: free_port(),
+            // Known once its daemon serves (it binds port 0: no port to race for).
+            metrics: 0,
             child: None,
         });
     }
@@ -227,7 +234,7 @@ impl Fleet {
     fn serve(&mut self) {
         for i in 0..self.hosts.len() {
             let host = &self.hosts[i];
-            let metrics = format!("127.0.0.1:{}", host.metrics);
+            let metrics = "127.0.0.1:0";
             let log = std::fs::File::create(host.state.with_extension("log")).unwrap();
             let child = self
                 .command(
@@ -237,7 +244,7 @@ impl Fleet {
                         self.policy.to_str().unwrap(),
                         "serve",
                         "--metrics",
-                        &metrics,
+                        metrics,
                     ],
                 )
                 .env("ANYA_SCHEDULER_TICK_MS", "200")
@@ -248,11 +255,12 @@ impl Fleet {
                 .unwrap();
             self.hosts[i].child = Some(child);
         }
-        for host in &self.hosts {
+        for host in &mut self.hosts {
             let socket = host.socket();
             wait_until("every host's control socket", || {
                 UnixStream::connect(&socket).is_ok()
             });
+            host.metrics = bound_metrics_port(&host.state.with_extension("log"));
         }
     }
 

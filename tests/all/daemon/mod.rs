@@ -19,21 +19,13 @@ use anya_host::manifest::UpdateType;
 
 use serde_json::Value;
 
-use crate::common::{Node, anya_bin, text};
+use crate::common::{Node, anya_bin, text, wait_until};
 
 mod limits;
 
 const GUIDE_POLICY: &str = anya_fixtures::GUIDE_POLICY;
 const PATIENCE: Duration = Duration::from_secs(60);
 const SECRET: &str = "a webhook secret shared with the receiver";
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
@@ -894,10 +886,12 @@ fn a_revoked_version_sends_the_daemon_down_though_its_rollout_document_is_stale(
         ],
     );
     node.set_time(node.now() + jiff::SignedDuration::from_hours(2));
-    wait_until("the host to leave the revoked version", || {
-        version_of(&node, "bech32") == "1.0.0"
+    let journal = || std::fs::read_to_string(node.state().join("journal.jsonl")).unwrap();
+    // The refusal is journaled when the cycle ends, after the way down.
+    wait_until("the host to leave the revoked version and say why", || {
+        version_of(&node, "bech32") == "1.0.0" && journal().contains("index-refused")
     });
-    let journal = std::fs::read_to_string(node.state().join("journal.jsonl")).unwrap();
+    let journal = journal();
     assert!(
         journal.contains("the signed index revoked bech32 1.1.0"),
         "{journal}"
